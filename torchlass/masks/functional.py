@@ -1,0 +1,187 @@
+"""Apply a time-frequency mask to a complex mixture spectrogram: three mask families.
+
+Pure functions, one per family compared in the DCASE 2024 Task 9 SRPOL report:
+the baseline's magnitude mask with a phase rotation (:func:`apply_mag_phase_mask`),
+separate ratio masks on the real and imaginary parts (:func:`apply_real_imag_mask`,
+SRPOL eq. 1) and the complex ratio mask (:func:`apply_complex_ratio_mask`, SRPOL eq. 2).
+Masks broadcast against the spectrogram. They do not scan for NaN (they run inside the
+training step; :func:`torchlass.stft.stft` and :func:`torchlass.stft.istft` check the
+signal at both ends) and infinite logits are valid (``sigmoid(+inf) = 1``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from torchlass.errors import ShapeError, ValueRangeError, check_dtype
+
+__all__ = ["apply_complex_ratio_mask", "apply_mag_phase_mask", "apply_real_imag_mask"]
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _prepare(
+    fn: str, spec: torch.Tensor, **masks: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Check dtypes and broadcastability; bring everything to one precision >= float32."""
+    check_dtype(spec, fn, "spec", complex_=True)
+    for name, mask in masks.items():
+        check_dtype(mask, fn, name, complex_=False)
+    shapes = [tuple(spec.shape)] + [tuple(m.shape) for m in masks.values()]
+    try:
+        torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        got = " and ".join(f"{n} {s}" for n, s in zip(["spec", *masks], shapes, strict=True))
+        raise ShapeError(
+            f"{fn}(): arguments {', '.join(repr(n) for n in ['spec', *masks])} expected "
+            f"shapes that broadcast together, got {got}"
+        ) from None
+    spec_real = torch.float32 if spec.dtype == torch.complex32 else spec.real.dtype
+    dtype = spec_real
+    for mask in masks.values():
+        dtype = torch.promote_types(dtype, torch.float32 if mask.dtype in _HALF else mask.dtype)
+    spec = spec.to(dtype.to_complex())
+    return spec, [m.to(dtype) for m in masks.values()]
+
+
+def apply_mag_phase_mask(
+    spec: torch.Tensor,
+    mag_logit: torch.Tensor,
+    phase_real_logit: torch.Tensor,
+    phase_imag_logit: torch.Tensor,
+    *,
+    eps: float = 1e-10,
+) -> torch.Tensor:
+    """Magnitude mask plus phase rotation: the DCASE 2024 baseline's mask (SPEC.md §3).
+
+    With ``m = sigmoid(mag_logit)``, ``(p_r, p_i) = (tanh(phase_real_logit),
+    tanh(phase_imag_logit))`` and the unit phasor ``(cos_M, sin_M) = (p_r, p_i) / rho``,
+    ``rho = max(sqrt(p_r^2 + p_i^2), 1e-10)``::
+
+        X = m * |Y|_eps * e^{j (angle Y + angle M)},   |Y|_eps = sqrt(max(|Y|^2, eps))
+
+    computed as the baseline does: ``cos(angle Y + angle M) = cos_Y cos_M - sin_Y sin_M``
+    (and the sine likewise) with ``(|Y|_eps, cos_Y, sin_Y)`` from
+    :func:`torchlass.stft.magnitude_phase`. It is a bounded complex mask: magnitude in
+    (0, 1), phase set by the *direction* of ``(p_r, p_i)``. Where ``p_r = p_i = 0`` the
+    phasor is 0, so the bin is zeroed (the baseline's Nyquist bin). ``rho`` is evaluated as
+    ``sqrt(max(p_r^2 + p_i^2, 1e-20))``, equal in value, so that its gradient at
+    ``p_r = p_i = 0`` is finite; silent bins of ``Y`` also give finite gradients.
+
+    Args:
+        spec: complex mixture spectrogram ``Y``.
+        mag_logit: magnitude-mask logit ``z0``.
+        phase_real_logit: phase logit ``z1``.
+        phase_imag_logit: phase logit ``z2``.
+        eps: floor on ``|Y|^2`` (the baseline's 1e-10).
+
+    Returns:
+        The masked complex spectrogram, complex64 or complex128 (the widest precision of
+        the inputs, at least single).
+
+    Shape:
+        ``spec`` and the three logits broadcast together, e.g. ``spec``
+        ``(batch, 1, channels, freq, frames)`` and logits ``(batch, sources, channels, freq,
+        frames)``; the output has the broadcast shape.
+
+    Raises:
+        DTypeError: ``spec`` is not complex or a logit is not real floating-point.
+        ShapeError: the shapes do not broadcast.
+        ValueRangeError: ``eps`` is not positive.
+
+    Examples:
+        >>> y = torch.tensor([3 + 4j])
+        >>> apply_mag_phase_mask(y, torch.tensor([0.0]), torch.tensor([9.0]),
+        ...                      torch.tensor([0.0]))
+        tensor([1.5000+2.j])
+    """
+    fn = "apply_mag_phase_mask"
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
+        raise ValueRangeError(f"{fn}(): argument 'eps' expected a positive float, got {eps!r}")
+    spec, (z0, z1, z2) = _prepare(
+        fn, spec, mag_logit=mag_logit, phase_real_logit=phase_real_logit,
+        phase_imag_logit=phase_imag_logit,
+    )
+    re, im = spec.real, spec.imag
+    mag = torch.sqrt(torch.clamp(re * re + im * im, min=eps))
+    cos_y, sin_y = re / mag, im / mag
+
+    m = torch.sigmoid(z0)
+    p_r, p_i = torch.tanh(z1), torch.tanh(z2)
+    rho = torch.sqrt(torch.clamp(p_r * p_r + p_i * p_i, min=1e-20))
+    cos_m, sin_m = p_r / rho, p_i / rho
+
+    out_mag = mag * m
+    out_cos = cos_y * cos_m - sin_y * sin_m
+    out_sin = sin_y * cos_m + cos_y * sin_m
+    return torch.complex(out_mag * out_cos, out_mag * out_sin)
+
+
+def apply_real_imag_mask(
+    spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
+) -> torch.Tensor:
+    """Separate real and imaginary ratio masks (SRPOL report, eq. 1).
+
+    ``X = M_re * Re(Y) + j M_im * Im(Y)``: two real masks, one per Cartesian part. With
+    ``M_re = M_im`` it is a real-valued mask on ``Y``.
+
+    Args:
+        spec: complex mixture spectrogram ``Y``.
+        mask_real: ``M_re``, applied to ``Re Y``.
+        mask_imag: ``M_im``, applied to ``Im Y``.
+
+    Returns:
+        The masked complex spectrogram (complex64 or complex128).
+
+    Shape:
+        all three broadcast together; the output has the broadcast shape.
+
+    Raises:
+        DTypeError: ``spec`` is not complex or a mask is not real floating-point.
+        ShapeError: the shapes do not broadcast.
+
+    Examples:
+        >>> apply_real_imag_mask(torch.tensor([3 + 4j]), torch.tensor([0.5]),
+        ...                      torch.tensor([-1.0]))
+        tensor([1.5000-4.j])
+    """
+    spec, (m_re, m_im) = _prepare(
+        "apply_real_imag_mask", spec, mask_real=mask_real, mask_imag=mask_imag
+    )
+    return torch.complex(m_re * spec.real, m_im * spec.imag)
+
+
+def apply_complex_ratio_mask(
+    spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
+) -> torch.Tensor:
+    """Complex ratio mask (SRPOL report, eq. 2; Williamson et al., 2016).
+
+    ``X = M * Y`` with ``M = M_re + j M_im`` and complex multiplication:
+    ``Re X = M_re Re Y - M_im Im Y``, ``Im X = M_re Im Y + M_im Re Y``. With ``M_im = 0`` it
+    equals :func:`apply_real_imag_mask` with both masks ``M_re``.
+
+    Args:
+        spec: complex mixture spectrogram ``Y``.
+        mask_real: real part of the mask.
+        mask_imag: imaginary part of the mask.
+
+    Returns:
+        The masked complex spectrogram (complex64 or complex128).
+
+    Shape:
+        all three broadcast together; the output has the broadcast shape.
+
+    Raises:
+        DTypeError: ``spec`` is not complex or a mask is not real floating-point.
+        ShapeError: the shapes do not broadcast.
+
+    Examples:
+        >>> apply_complex_ratio_mask(torch.tensor([3 + 4j]), torch.tensor([0.0]),
+        ...                          torch.tensor([1.0]))
+        tensor([-4.+3.j])
+    """
+    spec, (m_re, m_im) = _prepare(
+        "apply_complex_ratio_mask", spec, mask_real=mask_real, mask_imag=mask_imag
+    )
+    re, im = spec.real, spec.imag
+    return torch.complex(m_re * re - m_im * im, m_re * im + m_im * re)
