@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import torch
 
-from torchlass.errors import ShapeError, ValueRangeError, check_dtype
+from torchlass.errors import ShapeError, check_dtype
 
 __all__ = ["apply_complex_ratio_mask", "apply_mag_phase_mask", "apply_real_imag_mask"]
 
 _HALF = (torch.float16, torch.bfloat16)
+# Floor on the length of the phase vector (p_r, p_i), as in the baseline.
+_PHASOR_FLOOR = 1e-10
+
+
+def _complex_product(spec: torch.Tensor, m_re: torch.Tensor, m_im: torch.Tensor) -> torch.Tensor:
+    """``(m_re + j m_im) * spec`` from real parts (an exact identity for ``m = 1 + 0j``)."""
+    re, im = spec.real, spec.imag
+    return torch.complex(m_re * re - m_im * im, m_re * im + m_im * re)
 
 
 def _prepare(
@@ -49,31 +57,33 @@ def apply_mag_phase_mask(
     mag_logit: torch.Tensor,
     phase_real_logit: torch.Tensor,
     phase_imag_logit: torch.Tensor,
-    *,
-    eps: float = 1e-10,
 ) -> torch.Tensor:
     """Magnitude mask plus phase rotation: the DCASE 2024 baseline's mask (SPEC.md §3).
 
     With ``m = sigmoid(mag_logit)``, ``(p_r, p_i) = (tanh(phase_real_logit),
     tanh(phase_imag_logit))`` and the unit phasor ``(cos_M, sin_M) = (p_r, p_i) / rho``,
-    ``rho = max(sqrt(p_r^2 + p_i^2), 1e-10)``::
+    ``rho = max(sqrt(p_r^2 + p_i^2), 1e-10)``, the baseline computes::
 
-        X = m * |Y|_eps * e^{j (angle Y + angle M)},   |Y|_eps = sqrt(max(|Y|^2, eps))
+        |X| = |Y|_eps * m,                  |Y|_eps = sqrt(max(|Y|^2, 1e-10))
+        X   = |X| (cos_Y cos_M - sin_Y sin_M) + j |X| (sin_Y cos_M + cos_Y sin_M)
 
-    computed as the baseline does: ``cos(angle Y + angle M) = cos_Y cos_M - sin_Y sin_M``
-    (and the sine likewise) with ``(|Y|_eps, cos_Y, sin_Y)`` from
-    :func:`torchlass.stft.magnitude_phase`. It is a bounded complex mask: magnitude in
-    (0, 1), phase set by the *direction* of ``(p_r, p_i)``. Where ``p_r = p_i = 0`` the
-    phasor is 0, so the bin is zeroed (the baseline's Nyquist bin). ``rho`` is evaluated as
-    ``sqrt(max(p_r^2 + p_i^2, 1e-20))``, equal in value, so that its gradient at
-    ``p_r = p_i = 0`` is finite; silent bins of ``Y`` also give finite gradients.
+    with ``cos_Y = Re Y / |Y|_eps`` and ``sin_Y = Im Y / |Y|_eps``, i.e. ``X = m e^{j angle
+    M} Y``. The floored magnitude cancels exactly (``|Y|_eps cos_Y = Re Y``, also in silent
+    bins), so this function evaluates the equal product ``(m cos_M + j m sin_M) * Y``: the
+    same values to rounding, an identity mask (``mag_logit = +inf``, ``phase_real_logit =
+    +inf``, ``phase_imag_logit = 0``) returns ``Y`` bit for bit, and silent bins need no
+    division. The floor matters only for the network *input*
+    (:func:`torchlass.stft.magnitude_phase`). It is a bounded complex mask: magnitude in
+    (0, 1), phase set by the *direction* of ``(p_r, p_i)``; where ``p_r = p_i = 0`` the
+    phasor is 0 and the bin is zeroed (the baseline's Nyquist bin). ``rho`` is evaluated as
+    ``sqrt(max(p_r^2 + p_i^2, 1e-20))``, equal in value, so that the gradient at
+    ``p_r = p_i = 0`` is finite (``1 / 1e-10`` per unit of ``p``).
 
     Args:
         spec: complex mixture spectrogram ``Y``.
         mag_logit: magnitude-mask logit ``z0``.
         phase_real_logit: phase logit ``z1``.
         phase_imag_logit: phase logit ``z2``.
-        eps: floor on ``|Y|^2`` (the baseline's 1e-10).
 
     Returns:
         The masked complex spectrogram, complex64 or complex128 (the widest precision of
@@ -87,7 +97,6 @@ def apply_mag_phase_mask(
     Raises:
         DTypeError: ``spec`` is not complex or a logit is not real floating-point.
         ShapeError: the shapes do not broadcast.
-        ValueRangeError: ``eps`` is not positive.
 
     Examples:
         >>> y = torch.tensor([3 + 4j])
@@ -95,26 +104,14 @@ def apply_mag_phase_mask(
         ...                      torch.tensor([0.0]))
         tensor([1.5000+2.j])
     """
-    fn = "apply_mag_phase_mask"
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
-        raise ValueRangeError(f"{fn}(): argument 'eps' expected a positive float, got {eps!r}")
     spec, (z0, z1, z2) = _prepare(
-        fn, spec, mag_logit=mag_logit, phase_real_logit=phase_real_logit,
+        "apply_mag_phase_mask", spec, mag_logit=mag_logit, phase_real_logit=phase_real_logit,
         phase_imag_logit=phase_imag_logit,
     )
-    re, im = spec.real, spec.imag
-    mag = torch.sqrt(torch.clamp(re * re + im * im, min=eps))
-    cos_y, sin_y = re / mag, im / mag
-
     m = torch.sigmoid(z0)
     p_r, p_i = torch.tanh(z1), torch.tanh(z2)
-    rho = torch.sqrt(torch.clamp(p_r * p_r + p_i * p_i, min=1e-20))
-    cos_m, sin_m = p_r / rho, p_i / rho
-
-    out_mag = mag * m
-    out_cos = cos_y * cos_m - sin_y * sin_m
-    out_sin = sin_y * cos_m + cos_y * sin_m
-    return torch.complex(out_mag * out_cos, out_mag * out_sin)
+    rho = torch.sqrt(torch.clamp(p_r * p_r + p_i * p_i, min=_PHASOR_FLOOR**2))
+    return _complex_product(spec, m * (p_r / rho), m * (p_i / rho))
 
 
 def apply_real_imag_mask(
@@ -183,5 +180,4 @@ def apply_complex_ratio_mask(
     spec, (m_re, m_im) = _prepare(
         "apply_complex_ratio_mask", spec, mask_real=mask_real, mask_imag=mask_imag
     )
-    re, im = spec.real, spec.imag
-    return torch.complex(m_re * re - m_im * im, m_re * im + m_im * re)
+    return _complex_product(spec, m_re, m_im)

@@ -65,7 +65,6 @@ class MagPhaseMaskHead(_MaskHead):
 
     Args:
         num_sources: sources predicted per mixture channel.
-        eps: floor on ``|Y|^2`` (the baseline's 1e-10).
 
     Shape:
         ``net_out``: ``(batch, sources * channels * 3, freq, frames)``; ``spec``:
@@ -81,14 +80,10 @@ class MagPhaseMaskHead(_MaskHead):
 
     planes = 3
 
-    def __init__(self, num_sources: int = 1, *, eps: float = 1e-10) -> None:
-        super().__init__(num_sources)
-        self.eps = eps
-
     def forward(self, net_out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         """Masked mixture for every source (see the class description)."""
         z0, z1, z2 = self._split(net_out, spec)
-        return apply_mag_phase_mask(spec.unsqueeze(1), z0, z1, z2, eps=self.eps)
+        return apply_mag_phase_mask(spec.unsqueeze(1), z0, z1, z2)
 
 
 class RealImagMaskHead(_MaskHead):
