@@ -1,0 +1,85 @@
+"""Data for LASS training and evaluation: caption lists, audio, mixing, validation recipes.
+
+Caption lists in the DCASE JSON, Clotho and AudioCaps formats (:mod:`~torchlass.data.captions`);
+audio reading, resampling and cropping (:mod:`~torchlass.data.audio`); datasets and their
+collate function (:mod:`~torchlass.data.dataset`); the baseline's on-the-fly mixing
+(:mod:`~torchlass.data.mixing`); the challenge's validation recipe
+(:mod:`~torchlass.data.validation`); and a synthetic captioned sound collection that needs
+no download (:mod:`~torchlass.data.synthetic`). Each part works on its own.
+"""
+
+from torchlass.data.audio import (
+    AudioFileError,
+    audio_info,
+    fit_length,
+    read_audio,
+    resample,
+    write_audio,
+)
+from torchlass.data.captions import (
+    CaptionedAudio,
+    MissingAudioWarning,
+    read_audiocaps_csv,
+    read_clotho_csv,
+    read_dcase_json,
+)
+from torchlass.data.dataset import (
+    CaptionedAudioDataset,
+    ShortAudioWarning,
+    TensorCaptionDataset,
+    collate_captioned,
+)
+from torchlass.data.mixing import (
+    BatchMixer,
+    Mixture,
+    disjoint_partners,
+    draw_snr,
+    match_energy,
+    mix_at_snr,
+    next_partners,
+)
+from torchlass.data.synthetic import (
+    SYNTHETIC_CAPTIONS,
+    SyntheticClip,
+    synthesize,
+    synthetic_collection,
+)
+from torchlass.data.validation import (
+    RecipeRow,
+    ValidationMixtures,
+    read_validation_recipe,
+    write_validation_recipe,
+)
+
+__all__ = [
+    "SYNTHETIC_CAPTIONS",
+    "AudioFileError",
+    "BatchMixer",
+    "CaptionedAudio",
+    "CaptionedAudioDataset",
+    "MissingAudioWarning",
+    "Mixture",
+    "RecipeRow",
+    "ShortAudioWarning",
+    "SyntheticClip",
+    "TensorCaptionDataset",
+    "ValidationMixtures",
+    "audio_info",
+    "collate_captioned",
+    "disjoint_partners",
+    "draw_snr",
+    "fit_length",
+    "match_energy",
+    "mix_at_snr",
+    "next_partners",
+    "read_audio",
+    "read_audiocaps_csv",
+    "read_clotho_csv",
+    "read_dcase_json",
+    "read_validation_recipe",
+    "resample",
+    "synthesize",
+    "synthetic_collection",
+    "write_audio",
+    "write_validation_recipe",
+]
