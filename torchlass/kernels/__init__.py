@@ -1,0 +1,82 @@
+"""Fused GPU kernels (Triton) for the mask, STFT and loss hot paths.
+
+Every function here computes exactly what an eager torchlass function computes, in fewer
+passes over memory: the three mask families of :mod:`torchlass.masks`, the separator
+features and the overlap-add of the inverse STFT of :mod:`torchlass.stft`, and the
+one-pass statistics behind SI-SDR/SDR and MixIT. They run on CUDA tensors (and, for tests,
+on CPU tensors under Triton's interpreter, ``TRITON_INTERPRET=1``). :func:`is_available`
+says whether the fused path applies to given tensors; the public eager functions call it
+to dispatch. Triton is imported only when a fused function is first used, so
+``import torchlass`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from typing import Any
+
+import torch
+
+__all__ = [
+    "fused_apply_complex_ratio_mask",
+    "fused_apply_mag_phase_mask",
+    "fused_apply_real_imag_mask",
+    "is_available",
+    "triton_importable",
+]
+
+_LAZY = {
+    "fused_apply_complex_ratio_mask": "masks",
+    "fused_apply_mag_phase_mask": "masks",
+    "fused_apply_real_imag_mask": "masks",
+}
+
+#: Set ``TORCHLASS_KERNELS=0`` to force the eager path everywhere.
+ENV_SWITCH = "TORCHLASS_KERNELS"
+
+
+@functools.cache
+def triton_importable() -> bool:
+    """Whether ``import triton`` succeeds (checked once per process)."""
+    try:
+        importlib.import_module("triton")
+    except ImportError:
+        return False
+    return True
+
+
+def is_available(*tensors: torch.Tensor) -> bool:
+    """Whether the fused kernels should handle these tensors.
+
+    True when every tensor is on a CUDA device, Triton can be imported and the fused path
+    is not switched off with the environment variable ``TORCHLASS_KERNELS=0``. CPU tensors
+    always take the eager path (the Triton interpreter is for testing only).
+
+    Args:
+        *tensors: the inputs of the operation to dispatch.
+
+    Returns:
+        True if the fused kernels apply.
+
+    Examples:
+        >>> is_available(torch.zeros(3))
+        False
+    """
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return False
+    if not tensors or not all(t.is_cuda for t in tensors):
+        return False
+    return triton_importable()
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,88 @@
+"""Triton building blocks shared by the element-wise kernels: tile indexing, loads, tanh.
+
+A program handles one ``BP x BQ`` tile of the ``(P, Q)`` plane of one outer index
+``(i0, i1, i2)`` (see :mod:`torchlass.kernels._layout`). Operands contiguous along ``P``
+are loaded as a ``BQ x BP`` tile and transposed in registers, so every global access is
+coalesced whatever the operand's layout.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def tile_coords(D1, D2, P, Q, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr):
+    """Outer indices (int64) and the tile's row/column indices of this program."""
+    pid = tl.program_id(0)
+    n_q = tl.cdiv(Q, BQ)
+    n_p = tl.cdiv(P, BP)
+    tq = pid % n_q
+    rest = pid // n_q
+    tp = rest % n_p
+    rest = rest // n_p
+    i2 = rest % D2
+    rest = rest // D2
+    i1 = rest % D1
+    i0 = rest // D1
+    p = tp * BP + tl.arange(0, BP)
+    q = tq * BQ + tl.arange(0, BQ)
+    if WIDE:
+        p = p.to(tl.int64)
+        q = q.to(tl.int64)
+    return i0.to(tl.int64), i1.to(tl.int64), i2.to(tl.int64), p, q
+
+
+@triton.jit
+def load_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr,
+              CD: tl.constexpr):
+    """Load a ``BP x BQ`` tile (zeros outside ``P x Q``) and convert it to ``CD``."""
+    base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
+    if FAST_P:
+        mask_t = (q < Q)[:, None] & (p < P)[None, :]
+        value = tl.trans(tl.load(base + q[:, None] * sq + p[None, :] * sp, mask=mask_t,
+                                 other=0.0))
+    else:
+        mask = (p < P)[:, None] & (q < Q)[None, :]
+        value = tl.load(base + p[:, None] * sp + q[None, :] * sq, mask=mask, other=0.0)
+    return value.to(CD)
+
+
+@triton.jit
+def store_tile(ptr, value, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr):
+    """Store a ``BP x BQ`` tile (inside ``P x Q``) in the pointer's dtype."""
+    base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
+    value = value.to(ptr.dtype.element_ty)
+    if FAST_P:
+        mask_t = (q < Q)[:, None] & (p < P)[None, :]
+        tl.store(base + q[:, None] * sq + p[None, :] * sp, tl.trans(value), mask=mask_t)
+    else:
+        mask = (p < P)[:, None] & (q < Q)[None, :]
+        tl.store(base + p[:, None] * sp + q[None, :] * sq, value, mask=mask)
+
+
+@triton.jit
+def tanh(x):
+    """``tanh`` to full precision in float32 and float64, without libdevice.
+
+    Below ``|x| = 1``: ten levels of Lambert's continued fraction
+    ``x / (1 + x^2 / (3 + x^2 / (5 + ...)))`` (truncation error below 1e-20), evaluated as
+    one quotient; above: ``1 - 2 / (exp(2|x|) + 1)``, free of cancellation there.
+    """
+    x2 = x * x
+    # Convergents A_k / B_k of the fraction, starting from A_1 / B_1 = x / 1.
+    num_prev = tl.zeros(x.shape, x.dtype)
+    num = x
+    den_prev = tl.full(x.shape, 1.0, x.dtype)
+    den = tl.full(x.shape, 1.0, x.dtype)
+    for k in tl.static_range(2, 11):
+        next_num = (2.0 * k - 1.0) * num + x2 * num_prev
+        next_den = (2.0 * k - 1.0) * den + x2 * den_prev
+        num_prev = num
+        den_prev = den
+        num = next_num
+        den = next_den
+    ax = tl.minimum(tl.abs(x), 20.0)  # tanh(20) rounds to 1 in float64
+    big = 1.0 - 2.0 / (tl.exp(2.0 * ax) + 1.0)
+    return tl.where(ax < 1.0, num / den, tl.where(x < 0, -big, big))

@@ -1,0 +1,387 @@
+"""Fused Triton kernels for the three mask families of :mod:`torchlass.masks`.
+
+Each family is one complex product ``X = (a + j b) * Y`` (the real/imaginary mask takes
+``Re X = a Re Y, Im X = b Im Y``): the complex ratio mask uses the planes as ``(a, b)``, the
+magnitude+phase mask ``(a, b) = sigmoid(z0) (p_r, p_i) / max(|p|, 1e-10)`` with
+``p = (tanh z1, tanh z2)``. One kernel reads the spectrogram and the planes once and
+writes the output; the backward kernel recomputes ``(a, b)`` from the saved inputs
+instead of saving intermediates, so nothing is kept beyond the inputs. Planes broadcast
+against the spectrogram through strides (nothing is expanded in memory); a broadcast
+input's gradient is summed down after the kernel. Arithmetic is float32 (float64 when an
+input is double), whatever the storage dtype (bfloat16, float16, complex32 included).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from torchlass.errors import ShapeError, check_dtype
+from torchlass.kernels._layout import (
+    element_strides,
+    empty_like_layout,
+    grad_buffer,
+    plan_tiles,
+)
+from torchlass.kernels._tiles import load_tile, store_tile, tanh, tile_coords
+
+__all__ = [
+    "fused_apply_complex_ratio_mask",
+    "fused_apply_mag_phase_mask",
+    "fused_apply_real_imag_mask",
+]
+
+REAL_IMAG, COMPLEX_RATIO, MAG_PHASE = 0, 1, 2
+_HALF = (torch.float16, torch.bfloat16)
+# Floor on |(p_r, p_i)|^2: the squared phasor floor 1e-10 of the baseline.
+_PHASOR_FLOOR_SQ = 1e-20
+
+
+@triton.jit
+def _mask_planes(z0, z1, z2, MODE: tl.constexpr):
+    """The mask ``(a, b)`` and, for MODE == MAG_PHASE, ``(m, p_r, p_i, rho)``."""
+    if MODE == 2:
+        m = tl.sigmoid(z0)
+        p_r = tanh(z1)
+        p_i = tanh(z2)
+        rho = tl.sqrt(tl.maximum(p_r * p_r + p_i * p_i, 1e-20))
+        a = m * (p_r / rho)
+        b = m * (p_i / rho)
+    else:
+        m = z0
+        p_r = z0
+        p_i = z1
+        rho = z1
+        a = z0
+        b = z1
+    return a, b, m, p_r, p_i, rho
+
+
+@triton.jit
+def _mask_forward_kernel(
+    x_ptr, x0, x1, x2, xp, xq,
+    z0_ptr, a0, a1, a2, ap, aq,
+    z1_ptr, b0, b1, b2, bp, bq,
+    z2_ptr, c0, c1, c2, cp, cq,
+    y_ptr, y0, y1, y2, yp, yq,
+    D1, D2, P, Q,
+    X_FAST: tl.constexpr, A_FAST: tl.constexpr, B_FAST: tl.constexpr, C_FAST: tl.constexpr,
+    Y_FAST: tl.constexpr, MODE: tl.constexpr, CD: tl.constexpr,
+    BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
+):
+    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    xr = load_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    xi = load_tile(x_ptr + 1, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
+    z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
+    if MODE == 2:
+        z2 = load_tile(z2_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
+    else:
+        z2 = z1
+    a, b, _m, _p_r, _p_i, _rho = _mask_planes(z0, z1, z2, MODE)
+    if MODE == 0:
+        yr = a * xr
+        yi = b * xi
+    else:
+        yr = a * xr - b * xi
+        yi = a * xi + b * xr
+    store_tile(y_ptr, yr, i0, i1, i2, p, q, P, Q, y0, y1, y2, yp, yq, Y_FAST)
+    store_tile(y_ptr + 1, yi, i0, i1, i2, p, q, P, Q, y0, y1, y2, yp, yq, Y_FAST)
+
+
+@triton.jit
+def _mask_backward_kernel(
+    x_ptr, x0, x1, x2, xp, xq,
+    z0_ptr, a0, a1, a2, ap, aq,
+    z1_ptr, b0, b1, b2, bp, bq,
+    z2_ptr, c0, c1, c2, cp, cq,
+    g_ptr, g0, g1, g2, gp, gq,
+    dx_ptr, e0, e1, e2, ep, eq,
+    d0_ptr, f0, f1, f2, fp, fq,
+    d1_ptr, h0, h1, h2, hp, hq,
+    d2_ptr, k0, k1, k2, kp, kq,
+    D1, D2, P, Q,
+    X_FAST: tl.constexpr, A_FAST: tl.constexpr, B_FAST: tl.constexpr, C_FAST: tl.constexpr,
+    G_FAST: tl.constexpr, DX_FAST: tl.constexpr, D0_FAST: tl.constexpr,
+    D1_FAST: tl.constexpr, D2_FAST: tl.constexpr,
+    NEED_DX: tl.constexpr, NEED_D0: tl.constexpr, NEED_D1: tl.constexpr,
+    NEED_D2: tl.constexpr, MODE: tl.constexpr, CD: tl.constexpr,
+    BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
+):
+    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    gr = load_tile(g_ptr, i0, i1, i2, p, q, P, Q, g0, g1, g2, gp, gq, G_FAST, CD)
+    gi = load_tile(g_ptr + 1, i0, i1, i2, p, q, P, Q, g0, g1, g2, gp, gq, G_FAST, CD)
+    z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
+    z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
+    if MODE == 2:
+        z2 = load_tile(z2_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
+    else:
+        z2 = z1
+    a, b, m, p_r, p_i, rho = _mask_planes(z0, z1, z2, MODE)
+    if NEED_DX:
+        if MODE == 0:
+            dxr = gr * a
+            dxi = gi * b
+        else:  # conj(a + j b) * g
+            dxr = gr * a + gi * b
+            dxi = gi * a - gr * b
+        store_tile(dx_ptr, dxr, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
+        store_tile(dx_ptr + 1, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
+    if NEED_D0 or NEED_D1 or NEED_D2:
+        xr = load_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+        xi = load_tile(x_ptr + 1, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+        if MODE == 0:
+            da = gr * xr
+            db = gi * xi
+        else:  # dL/da = Re(g conj(x)), dL/db = Im(g conj(x))
+            da = gr * xr + gi * xi
+            db = gi * xr - gr * xi
+        if MODE == 2:
+            cos_m = p_r / rho
+            sin_m = p_i / rho
+            if NEED_D0:
+                dm = da * cos_m + db * sin_m
+                store_tile(d0_ptr, dm * m * (1.0 - m), i0, i1, i2, p, q, P, Q,
+                           f0, f1, f2, fp, fq, D0_FAST)
+            dcos = da * m
+            dsin = db * m
+            floored = p_r * p_r + p_i * p_i < 1e-20
+            w = (dcos * sin_m - dsin * cos_m) / rho
+            dp_r = tl.where(floored, dcos / rho, sin_m * w)
+            dp_i = tl.where(floored, dsin / rho, -cos_m * w)
+            if NEED_D1:
+                store_tile(d1_ptr, dp_r * (1.0 - p_r * p_r), i0, i1, i2, p, q, P, Q,
+                           h0, h1, h2, hp, hq, D1_FAST)
+            if NEED_D2:
+                store_tile(d2_ptr, dp_i * (1.0 - p_i * p_i), i0, i1, i2, p, q, P, Q,
+                           k0, k1, k2, kp, kq, D2_FAST)
+        else:
+            if NEED_D0:
+                store_tile(d0_ptr, da, i0, i1, i2, p, q, P, Q, f0, f1, f2, fp, fq, D0_FAST)
+            if NEED_D1:
+                store_tile(d1_ptr, db, i0, i1, i2, p, q, P, Q, h0, h1, h2, hp, hq, D1_FAST)
+
+
+def _compute_dtype(spec: torch.Tensor, planes: list[torch.Tensor]) -> torch.dtype:
+    """Real dtype of the result, as :mod:`torchlass.masks` promotes (at least float32)."""
+    dtype = torch.float32 if spec.dtype == torch.complex32 else spec.real.dtype
+    for plane in planes:
+        dtype = torch.promote_types(dtype, torch.float32 if plane.dtype in _HALF else plane.dtype)
+    return dtype
+
+
+_FORWARD_FAST = ("X_FAST", "A_FAST", "B_FAST", "C_FAST", "Y_FAST")
+_BACKWARD_FAST = ("X_FAST", "A_FAST", "B_FAST", "C_FAST", "G_FAST", "DX_FAST", "D0_FAST",
+                  "D1_FAST", "D2_FAST")
+
+
+def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
+                       shape: tuple[int, ...], inputs: list[torch.Tensor],
+                       outputs: list[torch.Tensor], flags: dict[str, object],
+                       cd: torch.dtype) -> None:
+    """Launch a tiled element-wise ``kernel`` over ``shape``.
+
+    Operands are passed as ``(pointer, 5 strides)`` in the order ``inputs + outputs``;
+    inputs may broadcast, outputs have the full ``shape``. Layouts with too many dims to
+    merge (rare) fall back to contiguous copies of the inputs, then of the outputs.
+    """
+    operands = inputs + outputs
+    plan = plan_tiles(shape, [element_strides(t, shape) for t in operands],
+                      [t.is_complex() for t in operands])
+    if plan is None:
+        inputs = [t.expand(shape).contiguous() for t in inputs]
+        temps = [t.contiguous() for t in outputs]
+        launch_elementwise(kernel, fast_names, shape, inputs, temps, flags, cd)
+        for out, temp in zip(outputs, temps, strict=True):
+            if temp is not out:
+                out.copy_(temp)
+        return
+    args: list[object] = []
+    for t, strides in zip(operands, plan.strides, strict=True):
+        args += [torch.view_as_real(t) if t.is_complex() else t, *strides]
+    _, d1, d2, p, q = plan.sizes
+    kernel[plan.grid](
+        *args, d1, d2, p, q, **dict(zip(fast_names, plan.fast_p, strict=True)), **flags,
+        CD=tl.float64 if cd == torch.float64 else tl.float32,
+        BP=plan.block_p, BQ=plan.block_q, WIDE=plan.wide,
+    )
+
+
+class _FusedMask(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, mode: int, spec: torch.Tensor, *planes: torch.Tensor  # type: ignore[override]
+                ) -> torch.Tensor:
+        cd = _compute_dtype(spec, list(planes))
+        shape = tuple(torch.broadcast_shapes(spec.shape, *(p.shape for p in planes)))
+        out = empty_like_layout(shape, cd.to_complex(), spec)
+        ctx.save_for_backward(spec, *planes)
+        ctx.mode, ctx.cd, ctx.shape = mode, cd, shape
+        if out.numel():
+            z = list(planes) + [planes[-1]] * (3 - len(planes))  # unused third plane
+            launch_elementwise(_mask_forward_kernel, _FORWARD_FAST, shape, [spec, *z], [out],
+                               {"MODE": mode}, cd)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor  # type: ignore[override]
+                 ) -> tuple[torch.Tensor | None, ...]:
+        spec, *planes = ctx.saved_tensors
+        inputs = [spec, *planes]
+        needs = list(ctx.needs_input_grad[1:])
+        cd, shape = ctx.cd, ctx.shape
+        buffers = [
+            grad_buffer(t, shape, cd.to_complex() if t.is_complex() else cd, grad)
+            if need else None for t, need in zip(inputs, needs, strict=True)
+        ]
+        if grad.numel() == 0:
+            for b in buffers:
+                if b is not None:
+                    b[0].zero_()
+        elif any(needs):
+            z = list(planes) + [planes[-1]] * (3 - len(planes))
+            unused = torch.empty((), dtype=cd, device=grad.device)  # never written
+            outs = [b[0] if b is not None else unused for b in buffers]
+            outs += [unused] * (4 - len(outs))
+            needs += [False] * (4 - len(needs))
+            flags = {"MODE": ctx.mode, "NEED_DX": needs[0], "NEED_D0": needs[1],
+                     "NEED_D1": needs[2], "NEED_D2": needs[3]}
+            launch_elementwise(_mask_backward_kernel, _BACKWARD_FAST, shape,
+                               [spec, *z, grad.resolve_conj()], outs, flags, cd)
+        grads: list[torch.Tensor | None] = [None]
+        for t, b in zip(inputs, buffers, strict=True):
+            if b is None:
+                grads.append(None)
+            else:
+                grads.append(b[0].sum_to_size(t.shape).to(t.dtype) if b[1] else b[0])
+        return tuple(grads)
+
+
+def _check(fn: str, spec: torch.Tensor, **planes: torch.Tensor) -> None:
+    check_dtype(spec, fn, "spec", complex_=True)
+    for name, plane in planes.items():
+        check_dtype(plane, fn, name, complex_=False)
+    shapes = [tuple(spec.shape)] + [tuple(p.shape) for p in planes.values()]
+    try:
+        torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        got = " and ".join(f"{n} {s}" for n, s in zip(["spec", *planes], shapes, strict=True))
+        raise ShapeError(
+            f"{fn}(): arguments {', '.join(repr(n) for n in ['spec', *planes])} expected "
+            f"shapes that broadcast together, got {got}"
+        ) from None
+    devices = {t.device for t in (spec, *planes.values())}
+    if len(devices) > 1:
+        raise ShapeError(
+            f"{fn}(): arguments expected tensors on one device, got {sorted(map(str, devices))}"
+        )
+
+
+def _resolve(t: torch.Tensor) -> torch.Tensor:
+    """Materialise lazy conjugate/negative views: the kernels read raw memory."""
+    return t.resolve_conj().resolve_neg()
+
+
+def fused_apply_mag_phase_mask(
+    spec: torch.Tensor,
+    mag_logit: torch.Tensor,
+    phase_real_logit: torch.Tensor,
+    phase_imag_logit: torch.Tensor,
+) -> torch.Tensor:
+    """Fused :func:`torchlass.masks.apply_mag_phase_mask` (DCASE 2024 baseline mask).
+
+    ``X = m e^{j angle M} Y`` with ``m = sigmoid(z0)`` and the phasor of
+    ``(tanh z1, tanh z2)`` floored at length 1e-10, in one pass (forward) and one pass
+    (backward) over the data. Values and gradients equal the eager function's to rounding,
+    including the finite gradient at ``z1 = z2 = 0`` (``1 / 1e-10`` per unit of ``p``).
+
+    Args:
+        spec: complex mixture spectrogram ``Y``.
+        mag_logit: magnitude-mask logit ``z0``.
+        phase_real_logit: phase logit ``z1``.
+        phase_imag_logit: phase logit ``z2``.
+
+    Returns:
+        Complex64 (complex128 if any input is double), frequency-fastest in memory when
+        ``spec`` is (as :func:`torch.stft` returns it).
+
+    Shape:
+        all inputs broadcast together, e.g. ``spec`` ``(batch, 1, channels, freq, frames)``
+        and logits ``(batch, sources, channels, freq, frames)``; output: the broadcast shape.
+
+    Raises:
+        DTypeError: ``spec`` is not complex or a logit is not real floating-point.
+        ShapeError: the shapes do not broadcast or the tensors are on different devices.
+
+    Examples:
+        >>> y = torch.tensor([3 + 4j])
+        >>> fused_apply_mag_phase_mask(y, torch.tensor([0.0]), torch.tensor([9.0]),
+        ...                            torch.tensor([0.0]))  # doctest: +SKIP
+        tensor([1.5000+2.j])
+    """
+    _check("fused_apply_mag_phase_mask", spec, mag_logit=mag_logit,
+           phase_real_logit=phase_real_logit, phase_imag_logit=phase_imag_logit)
+    return _FusedMask.apply(MAG_PHASE, _resolve(spec), _resolve(mag_logit),
+                            _resolve(phase_real_logit), _resolve(phase_imag_logit))
+
+
+def fused_apply_real_imag_mask(
+    spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
+) -> torch.Tensor:
+    """Fused :func:`torchlass.masks.apply_real_imag_mask`: ``M_re Re Y + j M_im Im Y``.
+
+    Args:
+        spec: complex mixture spectrogram ``Y``.
+        mask_real: ``M_re``.
+        mask_imag: ``M_im``.
+
+    Returns:
+        Complex64 (complex128 if any input is double), laid out like ``spec``'s last two
+        dims.
+
+    Shape:
+        all three broadcast together; output: the broadcast shape.
+
+    Raises:
+        DTypeError: ``spec`` is not complex or a mask is not real floating-point.
+        ShapeError: the shapes do not broadcast or the tensors are on different devices.
+
+    Examples:
+        >>> fused_apply_real_imag_mask(torch.tensor([3 + 4j]), torch.tensor([0.5]),
+        ...                            torch.tensor([-1.0]))  # doctest: +SKIP
+        tensor([1.5000-4.j])
+    """
+    _check("fused_apply_real_imag_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
+    return _FusedMask.apply(REAL_IMAG, _resolve(spec), _resolve(mask_real),
+                            _resolve(mask_imag))
+
+
+def fused_apply_complex_ratio_mask(
+    spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
+) -> torch.Tensor:
+    """Fused :func:`torchlass.masks.apply_complex_ratio_mask`: ``(M_re + j M_im) Y``.
+
+    Args:
+        spec: complex mixture spectrogram ``Y``.
+        mask_real: real part of the mask.
+        mask_imag: imaginary part of the mask.
+
+    Returns:
+        Complex64 (complex128 if any input is double), laid out like ``spec``'s last two
+        dims.
+
+    Shape:
+        all three broadcast together; output: the broadcast shape.
+
+    Raises:
+        DTypeError: ``spec`` is not complex or a mask is not real floating-point.
+        ShapeError: the shapes do not broadcast or the tensors are on different devices.
+
+    Examples:
+        >>> fused_apply_complex_ratio_mask(torch.tensor([3 + 4j]), torch.tensor([0.0]),
+        ...                                torch.tensor([1.0]))  # doctest: +SKIP
+        tensor([-4.+3.j])
+    """
+    _check("fused_apply_complex_ratio_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
+    return _FusedMask.apply(COMPLEX_RATIO, _resolve(spec), _resolve(mask_real),
+                            _resolve(mask_imag))
