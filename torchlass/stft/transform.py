@@ -156,8 +156,9 @@ def stft(
     ``X[k, t] = sum_n w[n] x[t * hop_length + n] e^{-j 2 pi k n / n_fft}``, where ``x`` is
     padded by ``n_fft // 2`` samples on both sides when ``center`` is True and a window
     shorter than ``n_fft`` is zero-padded on both sides to ``n_fft``. There are
-    ``n_fft // 2 + 1`` bins (0 to Nyquist) and ``1 + time // hop_length`` frames when
-    centred (``1 + (time - n_fft) // hop_length`` otherwise).
+    ``n_fft // 2 + 1`` bins (0 to Nyquist) and ``1 + (padded - n_fft) // hop_length``
+    frames, ``padded = time + 2 * (n_fft // 2)`` when centred (so ``1 + time // hop_length``
+    for an even ``n_fft``), ``padded = time`` otherwise.
 
     Args:
         x: real signal.
@@ -207,7 +208,8 @@ def stft(
 
     *batch, time = x.shape
     if x.numel() == 0:  # an empty batch: torch.stft's padding rejects it
-        frames = 1 + (time - (0 if center else n_fft)) // hop_length
+        padded = time + 2 * (n_fft // 2) if center else time
+        frames = 1 + (padded - n_fft) // hop_length
         return torch.zeros(*batch, n_fft // 2 + 1, frames, dtype=compute_dtype.to_complex(),
                            device=x.device)
     flat = x.to(compute_dtype).reshape(-1, time)
@@ -274,8 +276,10 @@ def istft(
         win_length: window length in samples (default ``n_fft``).
         window: a name from :data:`WINDOWS` or a real tensor of ``win_length`` samples.
         center: the spectrogram was computed with ``center=True``.
-        length: output length in samples (trimmed or zero-padded); by default
-            ``hop_length * (frames - 1)`` when centred.
+        length: output length in samples (zero-padded past the end of the last frame); by
+            default ``hop_length * (frames - 1) + n_fft - 2 * (n_fft // 2)`` when centred
+            (``hop_length * (frames - 1)`` for an even ``n_fft``) and
+            ``hop_length * (frames - 1) + n_fft`` otherwise.
         check_finite: reject NaN/Inf in ``spec`` (synchronises a GPU).
 
     Returns:
@@ -324,14 +328,19 @@ def istft(
 
     *batch, _, _ = spec.shape
     if spec.numel() == 0:  # an empty batch
-        size = length if length is not None else hop_length * (frames - 1) + (
-            0 if center else n_fft)
+        natural = hop_length * (frames - 1) + n_fft - (2 * (n_fft // 2) if center else 0)
+        size = natural if length is None else length
         return torch.zeros(*batch, size, dtype=out_dtype, device=spec.device)
     flat = compute.reshape(-1, bins, frames)
+    # Past the last frame the output is zero-padded here, not by torch.istft (which warns).
+    available = hop_length * (frames - 1) + n_fft - (n_fft // 2 if center else 0)
     y = torch.istft(
         flat, n_fft, hop_length=hop_length, win_length=win, window=w, center=center,
-        normalized=False, onesided=True, length=length,
+        normalized=False, onesided=True,
+        length=None if length is None else min(length, available),
     )
+    if length is not None and length > y.shape[-1]:
+        y = torch.nn.functional.pad(y, (0, length - y.shape[-1]))
     return y.reshape(*batch, y.shape[-1]).to(out_dtype)
 
 
