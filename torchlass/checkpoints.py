@@ -34,6 +34,7 @@ _IGNORED_PREFIX = "query_encoder."
 _BN_LEAVES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 _STFT = "<stft>"  # role of the frozen STFT/iSTFT kernels
 _UNUSED = "<unused>"  # role of the decoders' never-used bn2 and the FiLM layer feeding it
+_BASELINE_N_FFT = 1024
 _LIGHTNING_VERSION = "2.0.0"  # the baseline's pinned trainer; its loader reads this key
 _KERNEL_RTOL = 1e-6  # relative to the largest entry; torchlibrosa's kernels are 1 ulp off
 _SHOWN = 20  # keys listed per kind of problem in an error message
@@ -127,9 +128,15 @@ def _layout(separator: Separator) -> Layout:
     return layout
 
 
+def _baseline_on_meta() -> Separator:
+    """The baseline's structure without memory or initialisation cost (for its layout)."""
+    with torch.device("meta"):
+        return Separator.dcase2024_baseline()
+
+
 def _check_baseline_architecture(separator: object, fn: str) -> None:
     """Require the baseline's structure: what the original code can load."""
-    reference = Separator.dcase2024_baseline()
+    reference = _baseline_on_meta()
     problem = ""
     if not isinstance(separator, Separator):
         problem = f"a Separator, got {type(separator).__name__}"
@@ -217,8 +224,7 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
             continue
         network[name[len(PREFIX):] if prefixed else name] = (name, value)
 
-    separator = Separator.dcase2024_baseline()
-    layout = _layout(separator)
+    layout = _layout(_baseline_on_meta())
     known = {theirs for theirs, _, _ in layout}
     unexpected += [name for key, (name, _) in network.items() if key not in known]
     missing, mismatched, ours_state = [], [], {}
@@ -240,7 +246,7 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
             ("shape mismatch(es)", mismatched)) if items]
         raise CheckpointError(f"{fn}(): argument 'source' does not match the DCASE 2024 "
                               f"baseline's ResUNet30 layout: {'; '.join(problems)}")
-    for key, expected in _analytic_stft_kernels(separator.stft.n_fft).items():
+    for key, expected in _analytic_stft_kernels(_BASELINE_N_FFT).items():
         if key in network:
             name, value = network[key]
             error = float((value.detach().to("cpu", torch.float64) - expected).abs().max())
@@ -250,6 +256,7 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
                     f"from the periodic-Hann DFT kernel (n_fft = 1024) by up to {error:.3g}: "
                     "the checkpoint was not made with the baseline's STFT"
                 )
+    separator = Separator.dcase2024_baseline()
     separator.load_state_dict(ours_state, strict=True)
     return separator.eval()
 
