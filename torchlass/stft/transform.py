@@ -76,14 +76,13 @@ def make_window(
     """
     check_choice(name, "make_window", "name", WINDOWS)
     check_positive_int(win_length, "make_window", "win_length")
-    kwargs = {"dtype": dtype, "device": device}
     if name == "hann":
-        return torch.hann_window(win_length, periodic=True, **kwargs)
+        return torch.hann_window(win_length, periodic=True, dtype=dtype, device=device)
     if name == "hamming":
-        return torch.hamming_window(win_length, periodic=True, **kwargs)
+        return torch.hamming_window(win_length, periodic=True, dtype=dtype, device=device)
     if name == "blackman":
-        return torch.blackman_window(win_length, periodic=True, **kwargs)
-    return torch.ones(win_length, **kwargs)
+        return torch.blackman_window(win_length, periodic=True, dtype=dtype, device=device)
+    return torch.ones(win_length, dtype=dtype, device=device)
 
 
 def _check_config(fn: str, n_fft: object, hop_length: object, win_length: object) -> int:
