@@ -26,7 +26,8 @@ def _randomise_film(net, std=0.5):
                 torch.nn.init.normal_(p, std=std)
 
 
-@given(freq=st.integers(8, 40), frames=st.integers(1, 13), freq_fit=st.sampled_from(["crop", "pad"]))
+@given(freq=st.integers(8, 40), frames=st.integers(1, 13),
+       freq_fit=st.sampled_from(["crop", "pad"]))
 def test_any_size_in_same_size_out(freq, frames, freq_fit):
     net = _small(freq_fit=freq_fit).eval()
     with torch.no_grad():

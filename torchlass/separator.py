@@ -106,10 +106,17 @@ class Separator(nn.Module):
     def separate(self, mixture: torch.Tensor, condition: torch.Tensor, *,
                  chunk_seconds: float = 10.0, overlap_seconds: float = 1.0,
                  residual: bool = False) -> torch.Tensor:
-        """:func:`separate` with chunk and overlap given in seconds at ``sample_rate``."""
+        """:func:`separate` with chunk and overlap in seconds at ``sample_rate``.
+
+        Chunks start on multiples of the hop times the backbone's frame pooling factor (5120
+        samples, 0.32 s, for ResUNet30), so that each chunk sees the frames and pooling grid
+        of the whole input.
+        """
+        align = self.stft.hop_length * getattr(self.backbone, "frame_factor", 1)
         return separate(self, mixture, condition,
                         chunk_length=round(chunk_seconds * self.sample_rate),
-                        overlap=round(overlap_seconds * self.sample_rate), residual=residual)
+                        overlap=round(overlap_seconds * self.sample_rate), align=align,
+                        residual=residual)
 
     @classmethod
     def _on_resunet(cls, features: nn.Module, head: nn.Module, *, channels: int,
@@ -218,12 +225,21 @@ class Separator(nn.Module):
                                check_finite=check_finite, resunet_options=resunet_options)
 
 
-def _chunk_starts(length: int, chunk_length: int, overlap: int) -> list[int]:
-    """Starts of equally spaced chunks covering ``length`` with at least ``overlap`` shared."""
-    if length <= chunk_length:
-        return [0]
-    count = math.ceil((length - overlap) / (chunk_length - overlap))
-    return [round(k * (length - chunk_length) / (count - 1)) for k in range(count)]
+def _chunks(length: int, chunk_length: int, overlap: int, align: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of chunks starting on multiples of ``align`` and ending at ``length``.
+
+    Starts are ``k * step`` with ``step`` the largest multiple of ``align`` keeping at least
+    ``overlap`` samples shared; the last chunk ends at ``length`` (as the whole input does)
+    and is merged into the one before it when shorter than half a chunk.
+    """
+    step = (chunk_length - overlap) // align * align
+    starts = [0]
+    while starts[-1] + chunk_length < length:
+        starts.append(starts[-1] + step)
+    if len(starts) > 1 and length - starts[-1] < chunk_length // 2:
+        starts.pop()
+    ends = [s + chunk_length for s in starts[:-1]] + [length]
+    return list(zip(starts, ends, strict=True))
 
 
 def _fade_weights(size: int, fade_in: int, fade_out: int, *, device: torch.device,
@@ -247,25 +263,29 @@ def _fade_weights(size: int, fade_in: int, fade_out: int, *, device: torch.devic
 
 def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
              mixture: torch.Tensor, condition: torch.Tensor, *, chunk_length: int,
-             overlap: int = 0, residual: bool = False) -> torch.Tensor:
+             overlap: int = 0, align: int = 1, residual: bool = False) -> torch.Tensor:
     """Separate audio of any length in chunks, cross-faded, for one or several queries.
 
-    The input is cut into equally spaced chunks of ``chunk_length`` samples sharing at
-    least ``overlap`` samples; each is separated on its own (so memory does not grow with
-    the length, apart from the output) and the results are joined by a sin^2/cos^2
-    cross-fade over each shared stretch, normalised by the summed weights. An input no
-    longer than ``chunk_length`` is one chunk, and the result is exactly ``model(mixture,
-    condition)``. Runs without gradient; put the model in eval mode first. (The
-    baseline's ``chunk_inference`` cuts without a cross-fade and assumes 32 kHz: SPEC.md
-    quirk 8.)
+    The input is cut into chunks of about ``chunk_length`` samples that share at least
+    ``overlap`` samples and start on multiples of ``align`` samples; each is separated on
+    its own (so memory does not grow with the length, apart from the output) and the
+    results are joined by a sin^2/cos^2 cross-fade over each shared stretch, normalised by
+    the summed weights. Aligning starts to the STFT hop times the network's pooling factor
+    gives every chunk the frame grid of the whole input, so chunks agree with the
+    unchunked result away from their edges. An input no longer than ``chunk_length`` is
+    one chunk and the result is exactly ``model(mixture, condition)``. Runs without
+    gradient; put the model in eval mode first. (The baseline's ``chunk_inference`` cuts
+    without a cross-fade and assumes 32 kHz: SPEC.md quirk 8.)
 
     Args:
         model: a separator, ``(mixture (batch, channels, time), condition (batch, dim)) ->
             (batch, [sources,] channels, time)``.
         mixture: one mixture for every query, or one mixture per query.
         condition: query embeddings.
-        chunk_length: samples per chunk.
+        chunk_length: samples per chunk (the last may be up to 1.5 times longer).
         overlap: samples shared by neighbouring chunks, at most ``chunk_length // 2``.
+        align: chunk starts are multiples of this many samples, at most ``chunk_length -
+            overlap``.
         residual: return ``mixture - estimate`` (everything but the queried sound) instead.
 
     Returns:
@@ -280,8 +300,8 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 
     Raises:
         ShapeError: on a wrong rank or a batch mismatch.
-        ValueRangeError: on a non-positive ``chunk_length`` or an ``overlap`` out of
-            ``[0, chunk_length // 2]``.
+        ValueRangeError: on a non-positive ``chunk_length`` or ``align``, an ``overlap``
+            out of ``[0, chunk_length // 2]`` or ``align > chunk_length - overlap``.
 
     Examples:
         >>> def model(x, c):  # a stand-in: scale by the query's first entry
@@ -295,10 +315,14 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     check_real_floating(mixture, fn, "mixture")
     check_ndim(condition, fn, "condition", ndim=2, layout="(queries, dim)")
     check_positive_int(chunk_length, fn, "chunk_length")
+    check_positive_int(align, fn, "align")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not (
             0 <= overlap <= chunk_length // 2):
         raise ValueRangeError(f"{fn}(): argument 'overlap' expected an int in "
                               f"[0, chunk_length // 2 = {chunk_length // 2}], got {overlap!r}")
+    if align > chunk_length - overlap:
+        raise ValueRangeError(f"{fn}(): argument 'align' expected at most chunk_length - "
+                              f"overlap = {chunk_length - overlap} samples, got {align}")
     queries = condition.shape[0]
     if mixture.dim() == 2:
         mixture = mixture.expand(queries, *mixture.shape)
@@ -307,15 +331,14 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         raise ShapeError(f"{fn}(): arguments 'mixture' and 'condition' expected the same "
                          f"number of queries, got {mixture.shape[0]} and {queries}")
     length = mixture.shape[-1]
-    starts = _chunk_starts(length, chunk_length, overlap)
-    ends = [min(s + chunk_length, length) for s in starts]
+    chunks = _chunks(length, chunk_length, overlap, align)
     out: torch.Tensor | None = None
     total = torch.zeros(length, device=mixture.device, dtype=mixture.dtype)
     with torch.no_grad():
-        for k, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        for k, (start, end) in enumerate(chunks):
             estimate = model(mixture[..., start:end], condition)
-            fade_in = ends[k - 1] - start if k > 0 else 0
-            fade_out = end - starts[k + 1] if k + 1 < len(starts) else 0
+            fade_in = chunks[k - 1][1] - start if k > 0 else 0
+            fade_out = end - chunks[k + 1][0] if k + 1 < len(chunks) else 0
             w = _fade_weights(end - start, fade_in, fade_out, device=estimate.device,
                               dtype=estimate.dtype)
             if out is None:
