@@ -27,11 +27,12 @@ from torchlass.errors import ValueRangeError, check_choice, check_dtype, check_s
 
 __all__ = ["BOUNDS", "CIRM_C", "CIRM_K", "bound_mask"]
 
-#: Accepted values of ``bound=``.
 BOUNDS = ("none", "tanh", "sigmoid", "polar_tanh", "cirm")
-#: Range ``K`` and steepness ``C`` of the compressed cIRM (Williamson et al., 2016).
+"""Accepted values of ``bound=``."""
 CIRM_K = 10.0
+"""Range ``K`` of the compressed cIRM: each part lies in (-K, K) (Williamson et al., 2016)."""
 CIRM_C = 0.1
+"""Steepness ``C`` of the compressed cIRM (Williamson et al., 2016)."""
 
 # Floor on |O|^2 in the polar bound: keeps angle(O) and its gradient finite at O = 0.
 _POLAR_EPS = 1e-20

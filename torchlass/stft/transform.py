@@ -30,8 +30,8 @@ from torchlass.errors import (
 
 __all__ = ["ISTFT", "STFT", "WINDOWS", "istft", "make_window", "stft"]
 
-#: Window names accepted by ``window=``; all are built *periodic* (DFT-even), like the baseline.
 WINDOWS = ("hann", "hamming", "blackman", "rectangular")
+"""Window names accepted by ``window=``; all are built *periodic* (DFT-even), like the baseline."""
 PAD_MODES = ("reflect", "constant", "replicate", "circular")
 
 # Smallest accepted value of the overlap-added squared window (the NOLA envelope); the same
