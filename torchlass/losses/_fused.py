@@ -157,8 +157,8 @@ class _SNRFamilyLoss(torch.autograd.Function):
     def forward(ctx: Any, estimate: torch.Tensor, target: torch.Tensor,
                 index: torch.Tensor | None, config: LossConfig, fn: str,
                 check_finite: bool) -> torch.Tensor:
-        dtype = torch.float64 if torch.float64 in (estimate.dtype, target.dtype) else (
-            torch.float32)
+        dtype = out_dtype = (
+            torch.float64 if torch.float64 in (estimate.dtype, target.dtype) else torch.float32)
         with torch.autocast(estimate.device.type, enabled=False):
             stats = _stats(estimate, target, index, config, dtype)
             if check_finite and not bool(torch.isfinite(stats).all()):
@@ -169,7 +169,7 @@ class _SNRFamilyLoss(torch.autograd.Function):
             _, num, den = _energies(stats, config)
         ctx.save_for_backward(estimate, target, index, stats)
         ctx.config, ctx.dtype = config, dtype
-        return (_DB * (torch.log(den) - torch.log(num))).to(dtype)
+        return (_DB * (torch.log(den) - torch.log(num))).to(out_dtype)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
