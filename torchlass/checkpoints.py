@@ -159,9 +159,12 @@ def _read(source: object, map_location: Any, weights_only: bool, fn: str) -> Map
         try:
             source = torch.load(source, map_location=map_location, weights_only=weights_only)
         except pickle.UnpicklingError as err:
+            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+            why = next((ln for ln in lines if "Unpickler error" in ln), lines[0] if lines else "")
             raise CheckpointError(
-                f"{fn}(): argument 'source' could not be read with weights_only=True ({err}); "
-                "if you trust the file, pass weights_only=False"
+                f"{fn}(): argument 'source' could not be read with weights_only=True, it holds "
+                f"objects other than tensors ({why}); if you trust the file, pass "
+                "weights_only=False"
             ) from None
     if not isinstance(source, Mapping):
         raise CheckpointError(f"{fn}(): argument 'source' expected a path, a checkpoint dict or "

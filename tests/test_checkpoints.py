@@ -1,0 +1,204 @@
+"""Loading the DCASE 2024 baseline checkpoint in each accepted form, each error, and export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+import torch
+from baseline_reference import (
+    LAYOUT_SHA256,
+    REFERENCE_DIR,
+    analytic_kernels,
+    baseline_layout,
+    layout_sha256,
+    make_test_weights,
+)
+
+from torchlass import Separator
+from torchlass.checkpoints import PREFIX, export_dcase2024_baseline, load_dcase2024_baseline
+from torchlass.errors import CheckpointError
+
+STFT_KEYS = tuple(analytic_kernels())
+# The decoders' second BatchNorm and the FiLM layer feeding it, never used (SPEC.md quirk 2).
+UNUSED = tuple(k for k, _, _ in baseline_layout()
+               if re.match(r"base\.decoder_block\d\.bn2\.|film\.decoder_block\d->beta2\.", k))
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return make_test_weights()
+
+
+@pytest.fixture(scope="module")
+def loaded(weights):
+    return load_dcase2024_baseline(weights)
+
+
+def _manifest():
+    path = REFERENCE_DIR / "manifest.json"
+    if not path.exists():
+        pytest.skip(f"shared reference not found at {path} (CI clones shared/ beside the repo)")
+    return json.loads(path.read_text())
+
+
+def test_test_layout_is_the_manifest():
+    assert layout_sha256(baseline_layout()) == LAYOUT_SHA256
+    manifest = _manifest()
+    assert [list(e) for e in baseline_layout()] == manifest["state_dict"]
+    assert layout_sha256(manifest["state_dict"]) == LAYOUT_SHA256
+
+
+def test_test_weights_are_the_shared_rule(weights):
+    expected = _manifest()["state_dict_sha256"]
+    digests = {k: hashlib.sha256(v.contiguous().numpy().tobytes()).hexdigest()
+               for k, v in weights.items()}
+    assert digests == expected
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_every_accepted_form_loads_the_same_weights(weights, loaded, tmp_path):
+    assert not loaded.training and next(loaded.parameters()).dtype == torch.float32
+    assert (loaded.stft.n_fft, loaded.stft.hop_length, loaded.sample_rate) == (1024, 160, 16000)
+    query_encoder = {"query_encoder.model.text_branch.weight": torch.zeros(3)}
+    lightning = {"state_dict": {PREFIX + k: v for k, v in weights.items()} | query_encoder,
+                 "pytorch-lightning_version": "2.0.0", "global_step": 200000}
+    path = tmp_path / "baseline.ckpt"
+    torch.save(lightning, path)
+    essential = {k: v for k, v in weights.items() if k not in STFT_KEYS + UNUSED}
+    forms = [lightning, str(path), path, {PREFIX + k: v for k, v in weights.items()}, essential]
+    for form in forms:
+        assert _same_state(load_dcase2024_baseline(form), loaded)
+
+
+def test_kernels_are_transposed_to_freq_frames(weights, loaded):
+    ours = loaded.backbone.decoders[0].up.weight  # (in, out, freq 2, frames 1) here
+    theirs = weights["base.decoder_block1.conv1.weight"]  # (in, out, frames 1, freq 2)
+    assert ours.shape == (384, 384, 2, 1) and theirs.shape == (384, 384, 1, 2)
+    assert torch.equal(ours, theirs.transpose(-1, -2))
+    bn0 = loaded.features.norm
+    assert torch.equal(bn0.running_var, weights["base.bn0.running_var"])
+
+
+def test_missing_unexpected_and_misshapen_keys_are_listed(weights):
+    state = {PREFIX + k: v for k, v in weights.items()}
+    del state[PREFIX + "base.pre_conv.bias"]
+    state["ss_model.base.extra.weight"] = torch.zeros(1)
+    state["other.weight"] = torch.zeros(1)
+    state[PREFIX + "base.bn0.weight"] = torch.zeros(512)
+    pattern = (r"load_dcase2024_baseline\(\): argument 'source' does not match the DCASE 2024 "
+               r"baseline's ResUNet30 layout: 1 missing key\(s\): ss_model.base.pre_conv.bias; "
+               r"2 unexpected key\(s\): other.weight, ss_model.base.extra.weight; 1 shape "
+               r"mismatch\(es\): ss_model.base.bn0.weight expected shape \(513,\), got \(512,\)")
+    with pytest.raises(CheckpointError, match=pattern):
+        load_dcase2024_baseline({"state_dict": state})
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda s: s.pop("film.decoder_block2->beta1.weight"),
+     r"1 missing key\(s\): film.decoder_block2->beta1.weight$"),
+    (lambda s: s.update({"base.encoder_block7.conv_block1.bn1.weight": torch.ones(3)}),
+     r"1 unexpected key\(s\): base.encoder_block7.conv_block1.bn1.weight$"),
+    (lambda s: s.update({"base.after_conv.weight": torch.ones(2, 32, 1, 1)}),
+     r"base.after_conv.weight expected shape \(3, 32, 1, 1\), got \(2, 32, 1, 1\)$"),
+    (lambda s: s.update({"base.decoder_block1.bn2.weight": torch.ones(3)}),
+     r"base.decoder_block1.bn2.weight expected shape \(384,\), got \(3,\)$"),
+    (lambda s: s.update({"base.bn0.bias": [0.0] * 513}),
+     r"base.bn0.bias expected a tensor, got list$"),
+])
+def test_each_layout_error(weights, edit, message):
+    state = dict(weights)
+    edit(state)
+    with pytest.raises(CheckpointError, match=message):
+        load_dcase2024_baseline(state)
+
+
+def test_wrong_stft_kernels_are_rejected(weights):
+    state = dict(weights)
+    n = torch.arange(1024, dtype=torch.float64)
+    hamming = 0.54 - 0.46 * torch.cos(2 * torch.pi * n / 1024)
+    state["base.istft.ola_window"] = (hamming**2).float()
+    with pytest.raises(CheckpointError, match=r"holds a frozen STFT kernel base.istft.ola_window "
+                                              r"that differs from the periodic-Hann DFT kernel"):
+        load_dcase2024_baseline(state)
+    state = dict(weights)
+    state["base.stft.conv_imag.weight"] = -weights["base.stft.conv_imag.weight"]
+    with pytest.raises(CheckpointError, match=r"kernel base.stft.conv_imag.weight that differs"):
+        load_dcase2024_baseline(state)
+    state["base.stft.conv_imag.weight"] = torch.zeros(513, 1, 512)
+    with pytest.raises(CheckpointError, match=r"base.stft.conv_imag.weight expected shape "
+                                              r"\(513, 1, 1024\), got \(513, 1, 512\)"):
+        load_dcase2024_baseline(state)
+
+
+def test_unreadable_sources(tmp_path):
+    with pytest.raises(CheckpointError, match=r"argument 'source' expected a path, a checkpoint "
+                                              r"dict or a state_dict, got list"):
+        load_dcase2024_baseline([1, 2])
+    with pytest.raises(CheckpointError, match=r"expected 'state_dict' to be a mapping of tensors, "
+                                              r"got int"):
+        load_dcase2024_baseline({"state_dict": 3})
+    path = tmp_path / "pickled.ckpt"
+    torch.save({"state_dict": {}, "callback": CheckpointError("not a tensor")}, path)
+    with pytest.raises(CheckpointError, match=r"could not be read with weights_only=True, it holds "
+                                              r"objects other than tensors \(WeightsUnpickler "
+                                              r"error: .*CheckpointError.*\); if you trust the "
+                                              r"file, pass weights_only=False"):
+        load_dcase2024_baseline(path)
+    with pytest.raises(CheckpointError, match=r"missing key\(s\)"):
+        load_dcase2024_baseline(path, weights_only=False)
+
+
+def test_export_writes_the_original_layout(weights, loaded, tmp_path):
+    path = tmp_path / "exported.ckpt"
+    checkpoint = export_dcase2024_baseline(loaded, path)
+    assert checkpoint["pytorch-lightning_version"] == "2.0.0"
+    state = checkpoint["state_dict"]
+    layout = [[k[len(PREFIX):], list(v.shape), str(v.dtype).removeprefix("torch.")]
+              for k, v in state.items()]
+    assert layout_sha256(layout) == LAYOUT_SHA256  # every key, in order, shape and dtype
+    for key, value in weights.items():
+        exported = state[PREFIX + key]
+        if key in UNUSED:  # BatchNorm's initial values and zero FiLM layers
+            fill = 1.0 if key.endswith(("bn2.weight", "bn2.running_var")) else 0.0
+            assert torch.equal(exported, torch.full_like(value, fill)), key
+        else:  # round trip bit for bit, the analytic STFT kernels included
+            assert torch.equal(exported, value), key
+    reloaded = torch.load(path, weights_only=True)
+    assert reloaded.keys() == checkpoint.keys()
+    assert _same_state(load_dcase2024_baseline(path), loaded)
+    bare = export_dcase2024_baseline(loaded, lightning=False)
+    assert list(bare) == [k for k, _, _ in baseline_layout()]
+
+
+def test_export_after_fine_tuning_round_trips(loaded):
+    tuned = Separator.dcase2024_baseline()
+    tuned.load_state_dict(loaded.state_dict())
+    with torch.no_grad():
+        tuned.backbone.encoders[2].block.conv1.weight.mul_(1.5)
+        tuned.features.norm.num_batches_tracked.fill_(7)
+    again = load_dcase2024_baseline(export_dcase2024_baseline(tuned))
+    assert _same_state(again, tuned) and not _same_state(again, loaded)
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: Separator.srpol_system1(), r"a ResUNet backbone on normalised MagnitudeFeatures"),
+    (lambda: Separator.dcase2024_baseline(num_sources=2), r"a single-source MagPhaseMaskHead"),
+    (lambda: Separator.dcase2024_baseline(film_scale=True), r"additive FiLM only"),
+    (lambda: Separator.dcase2024_baseline(widths=(32, 64, 128, 256, 384, 512)),
+     r"ResUNet30 with one channel, a 512-d condition and n_fft = 1024"),
+])
+def test_export_rejects_other_architectures(build, message):
+    with torch.device("meta"):
+        separator = build()
+    with pytest.raises(CheckpointError, match=r"export_dcase2024_baseline\(\): argument "
+                                              r"'separator' expected the DCASE 2024 baseline's "
+                                              r"architecture, which the original code loads: "
+                                              + message):
+        export_dcase2024_baseline(separator)
