@@ -7,8 +7,10 @@ captions and labels as lists. Labels default to the caption's content words and 
 :class:`CaptionedAudioDataset` reads files as the baseline does (mono, resampled, cropped
 or padded to a fixed segment, clips under 0.5 s rejected when the dataset is built);
 the random crop is drawn from ``(seed, epoch, index)``, so it does not depend on worker
-processes or the order items are read. :class:`TensorCaptionDataset` holds clips already
-in memory (the synthetic collection of the demo, for instance).
+processes or the order items are read (an ``(index, epoch)`` key, as
+:class:`~torchlass.recipes.sampler.StepBatchSampler` yields, picks the epoch).
+:class:`TensorCaptionDataset` holds clips already in memory (the synthetic collection of
+the demo, for instance).
 """
 
 from __future__ import annotations
@@ -110,11 +112,13 @@ class CaptionedAudioDataset(Dataset[Item]):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> Item:
+    def __getitem__(self, key: int | tuple[int, int]) -> Item:
+        """Item ``key``: an index (crop of the current epoch) or an ``(index, epoch)`` pair."""
+        index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         item = self.items[index]
         audio = read_audio(item.path, sample_rate=self.sample_rate)
         generator = torch.Generator().manual_seed(
-            (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
+            (self.seed * 1_000_003 + epoch) * 10_000_019 + index)
         return {
             "waveform": fit_length(audio, self.length, generator=generator),
             "caption": item.caption,
@@ -162,7 +166,9 @@ class TensorCaptionDataset(Dataset[Item]):
     def __len__(self) -> int:
         return len(self.captions)
 
-    def __getitem__(self, index: int) -> Item:
+    def __getitem__(self, key: int | tuple[int, int]) -> Item:
+        """Item ``key``: an index or an ``(index, epoch)`` pair (the epoch is ignored)."""
+        index = key[0] if isinstance(key, tuple) else key
         return {"waveform": self.waveforms[index], "caption": self.captions[index],
                 "labels": self.labels[index]}
 

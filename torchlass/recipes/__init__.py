@@ -1,0 +1,90 @@
+"""Recipes: configurations, the training loop, evaluation and the demo, built from the parts.
+
+:mod:`~torchlass.recipes.config` holds the named configurations (the DCASE 2024 baseline,
+SRPOL's systems, MixIT, the SDR-based loss, the complex ratio mask) and their CLI
+overrides; :class:`Trainer` trains one; :func:`evaluate_separator` and :func:`summarize`
+compute the challenge's table; :func:`run_demo` is ``torchlass demo``. Each piece can be
+used from a user's own loop.
+"""
+
+from torchlass.recipes.config import (
+    PRESETS,
+    Config,
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    QueryConfig,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    config_to_toml,
+    get_config,
+    load_config,
+)
+from torchlass.recipes.distributed import DistInfo, gather_batch, init_distributed
+from torchlass.recipes.evaluate import (
+    ItemScore,
+    evaluate_separator,
+    format_table,
+    snr_bucket,
+    summarize,
+    write_item_csv,
+)
+from torchlass.recipes.model import ARCHITECTURES, build_separator, build_text_encoder
+from torchlass.recipes.objectives import LOSSES, anchored_mixit_loss, separation_loss
+from torchlass.recipes.sampler import StepBatchSampler
+from torchlass.recipes.schedule import (
+    SCHEDULES,
+    baseline_warmup,
+    build_scheduler,
+    constant,
+    linear_warmup,
+)
+from torchlass.recipes.trainer import (
+    CHECKPOINT_FORMAT,
+    Trainer,
+    load_checkpoint,
+    load_model_weights,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "CHECKPOINT_FORMAT",
+    "LOSSES",
+    "PRESETS",
+    "SCHEDULES",
+    "Config",
+    "DataConfig",
+    "DistInfo",
+    "ItemScore",
+    "ModelConfig",
+    "OptimConfig",
+    "QueryConfig",
+    "StepBatchSampler",
+    "TrainConfig",
+    "Trainer",
+    "anchored_mixit_loss",
+    "apply_overrides",
+    "baseline_warmup",
+    "build_scheduler",
+    "build_separator",
+    "build_text_encoder",
+    "config_from_dict",
+    "config_to_dict",
+    "config_to_toml",
+    "constant",
+    "evaluate_separator",
+    "format_table",
+    "gather_batch",
+    "get_config",
+    "init_distributed",
+    "linear_warmup",
+    "load_checkpoint",
+    "load_config",
+    "load_model_weights",
+    "separation_loss",
+    "snr_bucket",
+    "summarize",
+    "write_item_csv",
+]

@@ -1,0 +1,392 @@
+"""The training loop: mixing on the fly, AdamW, schedules, validation, exact resumption.
+
+:class:`Trainer` runs what a :class:`~torchlass.recipes.config.Config` describes: each step
+takes the step's clean clips (:class:`~torchlass.recipes.sampler.StepBatchSampler`), mixes
+the global batch with :class:`~torchlass.data.BatchMixer` on the training device, embeds the
+captions (cached), runs the separator (optionally under bf16 autocast), applies the loss,
+clips the gradient norm, steps AdamW (AMSGrad, lr 1e-3, no weight decay by default) and
+the schedule. Every ``val_every`` steps it scores the validation recipe; every
+``checkpoint_every`` steps it writes a checkpoint holding the model, optimiser, scheduler,
+step, mixer and RNG states, from which :meth:`Trainer.resume` continues bit for bit.
+Under ``torchrun`` it wraps the model in DistributedDataParallel (SyncBatchNorm on GPUs;
+on CPUs BatchNorm statistics stay per process, since SyncBatchNorm needs GPUs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from torchlass.data.dataset import collate_captioned
+from torchlass.data.mixing import BatchMixer, Mixture
+from torchlass.errors import CheckpointError, check_choice
+from torchlass.query.protocol import TextEncoder, embed_captions
+from torchlass.recipes.config import Config, config_from_dict, config_to_dict
+from torchlass.recipes.distributed import DistInfo, gather_batch, init_distributed
+from torchlass.recipes.evaluate import evaluate_separator, summarize
+from torchlass.recipes.objectives import separation_loss
+from torchlass.recipes.sampler import StepBatchSampler
+from torchlass.recipes.schedule import build_scheduler
+
+__all__ = ["CHECKPOINT_FORMAT", "Trainer", "load_checkpoint", "load_model_weights"]
+
+CHECKPOINT_FORMAT = "torchlass-train-v1"
+_LOG_FIELDS = ("step", "loss", "lr", "grad_norm", "seconds", "val_sdr", "val_sdri",
+               "val_si_sdr")
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint written by :class:`Trainer` (on the CPU).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        CheckpointError: if it is not a torchlass training checkpoint.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"load_checkpoint(): checkpoint not found: {str(file)!r}")
+    state = torch.load(file, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"load_checkpoint(): {str(file)!r} expected a torchlass training checkpoint "
+            f"(format {CHECKPOINT_FORMAT!r}), got "
+            f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}"
+        )
+    return state
+
+
+def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load weights for fine-tuning: a :class:`Trainer` checkpoint or the DCASE baseline's.
+
+    A torchlass training checkpoint's ``model`` entry is loaded strictly. Anything else is
+    handed to :func:`torchlass.checkpoints.load_dcase2024_baseline` (the official Lightning
+    checkpoint or a bare ResUNet30 state_dict), whose separator's weights are then loaded
+    strictly, so ``model`` must have the baseline's architecture.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        CheckpointError: if the weights do not fit ``model``.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"load_model_weights(): checkpoint not found: {str(file)!r}")
+    state = torch.load(file, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        weights = state["model"]
+    else:
+        from torchlass.checkpoints import load_dcase2024_baseline
+
+        weights = load_dcase2024_baseline(state).state_dict()
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"load_model_weights(): the weights in {str(file)!r} do not fit the model: {err}"
+        ) from err
+
+
+# numpy's legacy global generator is saved because user code (augmentations) may draw from it.
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),  # noqa: NPY002
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Train a separator as ``config`` describes (see the module docstring).
+
+    Args:
+        config: the configuration.
+        train_set: dataset of clean captioned clips (items ``{"waveform": (1, time),
+            "caption", "labels"}``), e.g. :class:`~torchlass.data.CaptionedAudioDataset`.
+        separator: the model (default: :func:`~torchlass.recipes.build_separator` of
+            ``config.model``, initialised from ``config.train.seed``).
+        encoder: the text encoder (default: :func:`~torchlass.recipes.build_text_encoder`).
+        validation_set: validation items for :func:`~torchlass.recipes.evaluate_separator`
+            (default: none; no validation).
+        device: where to train (default: CUDA if available; ``cuda:LOCAL_RANK`` under
+            ``torchrun``).
+        progress: show a tqdm progress bar (main process only).
+        on_log: called with every log row (a dict) on the main process.
+
+    Examples:
+        >>> import torch
+        >>> from torchlass.data import TensorCaptionDataset
+        >>> from torchlass.recipes import apply_overrides, get_config
+        >>> cfg = apply_overrides(get_config("srpol_system1"), [
+        ...     "model.n_fft=256", "model.hop_length=128", "model.stem_width=4",
+        ...     "model.widths=4,8", "model.pools=2x2,2x2", "query.encoder=hashed",
+        ...     "data.batch_size=2", "train.steps=2", "train.out_dir=", "optim.warmup_steps=1"])
+        >>> data = TensorCaptionDataset(0.1 * torch.randn(4, 1, 2000), ["a dog", "rain"] * 2)
+        >>> trainer = Trainer(cfg, train_set=data, progress=False)
+        >>> _ = trainer.fit()
+        >>> trainer.step
+        2
+    """
+
+    def __init__(self, config: Config, *, train_set: Dataset[Any],
+                 separator: torch.nn.Module | None = None,
+                 encoder: TextEncoder | None = None,
+                 validation_set: Sequence[Any] | None = None,
+                 device: str | torch.device | None = None, progress: bool = True,
+                 on_log: Callable[[dict[str, Any]], None] | None = None) -> None:
+        from torchlass.recipes.model import build_separator, build_text_encoder
+
+        check_choice(config.train.precision, "Trainer", "train.precision", ("fp32", "bf16"))
+        self.config = config
+        self.dist: DistInfo = init_distributed(device)
+        self.device = self.dist.device
+        torch.manual_seed(config.train.seed)
+        model = separator if separator is not None else build_separator(config.model)
+        if config.train.init_from:
+            load_model_weights(model, config.train.init_from)
+        self.model = model.to(self.device)
+        self.encoder = encoder if encoder is not None else build_text_encoder(
+            config.query, dim=config.model.condition_size)
+        self.train_set = train_set
+        self.validation_set = validation_set
+        self.progress = progress
+        self.on_log = on_log
+        self.step = 0
+        self.wrapped: torch.nn.Module = self.model
+        if self.dist.world_size > 1:
+            if self.device.type == "cuda":
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        opt = config.optim
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=opt.lr,
+                                           betas=tuple(opt.betas), eps=opt.eps,
+                                           weight_decay=opt.weight_decay, amsgrad=opt.amsgrad)
+        self.scheduler = build_scheduler(self.optimizer, opt.schedule,
+                                         warmup_steps=opt.warmup_steps)
+        data = config.data
+        self.mixer = BatchMixer(snr_range=tuple(data.snr_range), integer_snr=data.integer_snr,
+                                pairing=data.pairing, seed=config.train.seed)
+        self.out_dir = Path(config.train.out_dir) if config.train.out_dir else None
+        self._tensorboard: Any = None
+
+    # -- one step -------------------------------------------------------------------------
+
+    def mix(self, batch: dict[str, Any]) -> Mixture:
+        """Mix this process's slice of the global batch (same result for any world size)."""
+        waveform = batch["waveform"].to(self.device, non_blocking=True)
+        labels = batch["labels"] if self.mixer.pairing == "disjoint" else None
+        everything, all_labels = gather_batch(waveform, labels, self.dist)
+        mixed = self.mixer(everything, all_labels)
+        size = waveform.shape[0]
+        mine = slice(self.dist.rank * size, (self.dist.rank + 1) * size)
+        return Mixture(*(t[mine] for t in mixed))
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimisation step on a collated batch; returns loss, lr and gradient norm."""
+        cfg = self.config
+        mixed = self.mix(batch)
+        condition = embed_captions(self.encoder, batch["caption"], device=self.device)
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                  enabled=cfg.train.precision == "bf16")
+        with autocast:
+            estimate = self.wrapped(mixed.mixture, condition)
+        loss = separation_loss(cfg.train.loss, estimate.float(), mixed,
+                               sdr_lambda=cfg.train.sdr_lambda,
+                               mixit_snr_max=cfg.train.mixit_snr_max)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = math.nan
+        if cfg.optim.grad_clip_norm > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                             cfg.optim.grad_clip_norm))
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return {"loss": float(loss.detach()), "lr": lr, "grad_norm": grad_norm}
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def loader(self) -> DataLoader[Any]:
+        """A loader yielding the batches of steps ``self.step, self.step + 1, ...``."""
+        sampler = StepBatchSampler(len(self.train_set), self.config.data.batch_size,  # type: ignore[arg-type]
+                                   world_size=self.dist.world_size, rank=self.dist.rank,
+                                   seed=self.config.train.seed, start_step=self.step)
+        workers = self.config.data.num_workers
+        return DataLoader(self.train_set, batch_sampler=sampler, num_workers=workers,
+                          collate_fn=collate_captioned,
+                          pin_memory=self.device.type == "cuda",
+                          persistent_workers=False)
+
+    def fit(self, steps: int | None = None) -> list[dict[str, Any]]:
+        """Train until ``steps`` (default: ``config.train.steps``) steps have been taken.
+
+        Returns:
+            The log rows of this call (every ``log_every`` steps and at validations).
+        """
+        cfg = self.config.train
+        total = cfg.steps if steps is None else steps
+        rows: list[dict[str, Any]] = []
+        if self.step >= total:
+            return rows
+        bar = None
+        if self.progress and self.dist.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=self.step, desc="train", unit="step")
+        self.wrapped.train()
+        started, losses = time.perf_counter(), []
+        batches = iter(self.loader())
+        try:
+            while self.step < total:
+                stats = self.train_step(next(batches))
+                losses.append(stats["loss"])
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.1e}")
+                validate = cfg.val_every > 0 and self.step % cfg.val_every == 0
+                if self.step % max(cfg.log_every, 1) == 0 or validate or self.step == total:
+                    row = {"step": self.step, "loss": sum(losses) / len(losses),
+                           "lr": stats["lr"], "grad_norm": stats["grad_norm"],
+                           "seconds": time.perf_counter() - started}
+                    losses = []
+                    if validate and self.validation_set is not None:
+                        row.update({f"val_{k}": v for k, v in self.validate().items()
+                                    if k != "count"})
+                    rows.append(row)
+                    self._log(row)
+                if (cfg.checkpoint_every > 0 and self.step % cfg.checkpoint_every == 0
+                        and self.out_dir is not None):
+                    self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.out_dir is not None:
+            self.save_checkpoint(self.out_dir / "checkpoint.pt")
+        return rows
+
+    def validate(self) -> dict[str, float]:
+        """Mean SDR, SDRi and SI-SDR (dB) on the validation set (main process only)."""
+        if self.validation_set is None:
+            return {}
+        limit = self.config.data.validation_limit
+        items = self.validation_set
+        if limit > 0:
+            items = [items[i] for i in range(min(limit, len(items)))]
+        result: dict[str, float] = {}
+        if self.dist.is_main:
+            scores = evaluate_separator(self.model, items, self.encoder, device=self.device)
+            result = summarize(scores)["all"]
+        if self.dist.world_size > 1:
+            torch.distributed.barrier()
+        return result
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        if self.on_log is not None:
+            self.on_log(row)
+        if self.out_dir is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        log = self.out_dir / "log.csv"
+        new = not log.exists()
+        with log.open("a", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=_LOG_FIELDS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if self._tensorboard is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional
+                self._tensorboard = False
+            else:
+                self._tensorboard = SummaryWriter(str(self.out_dir / "tensorboard"))
+        if self._tensorboard:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, float) and math.isfinite(value):
+                    self._tensorboard.add_scalar(key, value, row["step"])
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: model, optimiser, scheduler, step, RNGs."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": config_to_dict(self.config),
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "mixer": self.mixer.state_dict(),
+            "rng": _rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (the configuration is not changed)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.mixer.load_state_dict(state["mixer"])
+        _set_rng_state(state["rng"])
+        self.step = int(state["step"])
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path | None:
+        """Write a checkpoint (main process only; returns its path there, else None).
+
+        By default ``out_dir/checkpoint_step{N}.pt`` and ``out_dir/checkpoint.pt`` (the
+        latest; :meth:`fit` also writes it when it ends). Written to a temporary file
+        first, then renamed, so an interrupted write never leaves a broken checkpoint.
+        """
+        target = Path(path) if path is not None else None
+        if target is None and self.out_dir is None:
+            raise CheckpointError("Trainer.save_checkpoint(): argument 'path' expected a path "
+                                  "when config.train.out_dir is empty, got None")
+        written = None
+        if self.dist.is_main:
+            state = self.state_dict()
+            paths = [target] if target is not None else [
+                self.out_dir / f"checkpoint_step{self.step}.pt",  # type: ignore[operator]
+                self.out_dir / "checkpoint.pt"]  # type: ignore[operator]
+            for file in paths:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = file.with_suffix(file.suffix + ".tmp")
+                torch.save(state, tmp)
+                tmp.replace(file)
+            written = paths[0]
+        if self.dist.world_size > 1:
+            torch.distributed.barrier()
+        return written
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by :meth:`save_checkpoint`."""
+        self.load_state_dict(load_checkpoint(path))
+
+    @classmethod
+    def config_of(cls, path: str | Path) -> Config:
+        """The configuration stored in a checkpoint."""
+        return config_from_dict(load_checkpoint(path)["config"])
+
+    def close(self) -> None:
+        """Flush the TensorBoard writer, if any."""
+        if self._tensorboard:
+            with contextlib.suppress(Exception):
+                self._tensorboard.close()
