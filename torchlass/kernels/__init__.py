@@ -23,6 +23,8 @@ __all__ = [
     "fused_apply_complex_ratio_mask",
     "fused_apply_mag_phase_mask",
     "fused_apply_real_imag_mask",
+    "fused_istft",
+    "fused_magnitude_phase",
     "is_available",
     "triton_importable",
 ]
@@ -31,6 +33,8 @@ _LAZY = {
     "fused_apply_complex_ratio_mask": "masks",
     "fused_apply_mag_phase_mask": "masks",
     "fused_apply_real_imag_mask": "masks",
+    "fused_istft": "overlap_add",
+    "fused_magnitude_phase": "features",
 }
 
 #: Set ``TORCHLASS_KERNELS=0`` to force the eager path everywhere.

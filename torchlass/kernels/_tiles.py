@@ -3,13 +3,17 @@
 A program handles one ``BP x BQ`` tile of the ``(P, Q)`` plane of one outer index
 ``(i0, i1, i2)`` (see :mod:`torchlass.kernels._layout`). Operands contiguous along ``P``
 are loaded as a ``BQ x BP`` tile and transposed in registers, so every global access is
-coalesced whatever the operand's layout.
+coalesced whatever the operand's layout. :func:`launch_elementwise` plans and launches
+such a kernel.
 """
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
+
+from torchlass.kernels._layout import element_strides, plan_tiles
 
 
 @triton.jit
@@ -86,3 +90,35 @@ def tanh(x):
     ax = tl.minimum(tl.abs(x), 20.0)  # tanh(20) rounds to 1 in float64
     big = 1.0 - 2.0 / (tl.exp(2.0 * ax) + 1.0)
     return tl.where(ax < 1.0, num / den, tl.where(x < 0, -big, big))
+
+
+def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
+                       shape: tuple[int, ...], inputs: list[torch.Tensor],
+                       outputs: list[torch.Tensor], flags: dict[str, object],
+                       cd: torch.dtype) -> None:
+    """Launch a tiled element-wise ``kernel`` over ``shape``.
+
+    Operands are passed as ``(pointer, 5 strides)`` in the order ``inputs + outputs``;
+    inputs may broadcast, outputs have the full ``shape``. Layouts with too many dims to
+    merge (rare) fall back to contiguous copies of the inputs, then of the outputs.
+    """
+    operands = inputs + outputs
+    plan = plan_tiles(shape, [element_strides(t, shape) for t in operands],
+                      [t.is_complex() for t in operands])
+    if plan is None:
+        inputs = [t.expand(shape).contiguous() for t in inputs]
+        temps = [t.contiguous() for t in outputs]
+        launch_elementwise(kernel, fast_names, shape, inputs, temps, flags, cd)
+        for out, temp in zip(outputs, temps, strict=True):
+            if temp is not out:
+                out.copy_(temp)
+        return
+    args: list[object] = []
+    for t, strides in zip(operands, plan.strides, strict=True):
+        args += [torch.view_as_real(t) if t.is_complex() else t, *strides]
+    _, d1, d2, p, q = plan.sizes
+    kernel[plan.grid](
+        *args, d1, d2, p, q, **dict(zip(fast_names, plan.fast_p, strict=True)), **flags,
+        CD=tl.float64 if cd == torch.float64 else tl.float32,
+        BP=plan.block_p, BQ=plan.block_q, WIDE=plan.wide,
+    )

@@ -18,13 +18,8 @@ import triton
 import triton.language as tl
 
 from torchlass.errors import ShapeError, check_dtype
-from torchlass.kernels._layout import (
-    element_strides,
-    empty_like_layout,
-    grad_buffer,
-    plan_tiles,
-)
-from torchlass.kernels._tiles import load_tile, store_tile, tanh, tile_coords
+from torchlass.kernels._layout import empty_like_layout, grad_buffer
+from torchlass.kernels._tiles import launch_elementwise, load_tile, store_tile, tanh, tile_coords
 
 __all__ = [
     "fused_apply_complex_ratio_mask",
@@ -174,38 +169,6 @@ def _compute_dtype(spec: torch.Tensor, planes: list[torch.Tensor]) -> torch.dtyp
 _FORWARD_FAST = ("X_FAST", "A_FAST", "B_FAST", "C_FAST", "Y_FAST")
 _BACKWARD_FAST = ("X_FAST", "A_FAST", "B_FAST", "C_FAST", "G_FAST", "DX_FAST", "D0_FAST",
                   "D1_FAST", "D2_FAST")
-
-
-def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
-                       shape: tuple[int, ...], inputs: list[torch.Tensor],
-                       outputs: list[torch.Tensor], flags: dict[str, object],
-                       cd: torch.dtype) -> None:
-    """Launch a tiled element-wise ``kernel`` over ``shape``.
-
-    Operands are passed as ``(pointer, 5 strides)`` in the order ``inputs + outputs``;
-    inputs may broadcast, outputs have the full ``shape``. Layouts with too many dims to
-    merge (rare) fall back to contiguous copies of the inputs, then of the outputs.
-    """
-    operands = inputs + outputs
-    plan = plan_tiles(shape, [element_strides(t, shape) for t in operands],
-                      [t.is_complex() for t in operands])
-    if plan is None:
-        inputs = [t.expand(shape).contiguous() for t in inputs]
-        temps = [t.contiguous() for t in outputs]
-        launch_elementwise(kernel, fast_names, shape, inputs, temps, flags, cd)
-        for out, temp in zip(outputs, temps, strict=True):
-            if temp is not out:
-                out.copy_(temp)
-        return
-    args: list[object] = []
-    for t, strides in zip(operands, plan.strides, strict=True):
-        args += [torch.view_as_real(t) if t.is_complex() else t, *strides]
-    _, d1, d2, p, q = plan.sizes
-    kernel[plan.grid](
-        *args, d1, d2, p, q, **dict(zip(fast_names, plan.fast_p, strict=True)), **flags,
-        CD=tl.float64 if cd == torch.float64 else tl.float32,
-        BP=plan.block_p, BQ=plan.block_q, WIDE=plan.wide,
-    )
 
 
 class _FusedMask(torch.autograd.Function):

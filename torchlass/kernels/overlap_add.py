@@ -1,0 +1,199 @@
+"""Inverse STFT whose overlap-add is one kernel.
+
+``torch.istft`` multiplies every frame by the window, overlap-adds with a fold, builds the
+squared-window envelope with a second fold, divides and trims: several passes over frames
+``n_fft / hop_length`` times the size of the signal, and a device sync for its envelope
+check. Here the frames come from one inverse real FFT (cuFFT) and a single kernel computes
+each output sample as a gather over the frames that cover it::
+
+    y[j] = sum_t w[n - t hop] f_t[n - t hop] / max(sum_t w^2[n - t hop], 1e-11),
+    n = j + n_fft // 2 (centred) or j
+
+so the window product, the envelope, the division and the trim cost no extra pass. Its
+backward is the matching scatter, again one kernel: ``df_t[k] = w[k] g[n] / env[n]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from torchlass.errors import ShapeError, check_dtype, check_ndim, check_positive_int
+
+__all__ = ["fused_istft"]
+
+_BLOCK = 1024
+# Floor on the squared-window envelope (torch.istft's NOLA bound, torchlibrosa's clamp).
+_ENVELOPE_FLOOR = 1e-11
+
+
+@triton.jit
+def _ola_forward_kernel(f_ptr, w_ptr, y_ptr, T, N_FFT, HOP, START, L, OVERLAP,
+                        CD: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(1).to(tl.int64)
+    j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = j < L
+    n = j + START
+    t_last = tl.minimum(n // HOP, T - 1)
+    frames = f_ptr + row * T * N_FFT
+    num = tl.zeros([BLOCK], dtype=CD)
+    env = tl.zeros([BLOCK], dtype=CD)
+    for i in range(0, OVERLAP):
+        t = t_last - i
+        k = n - t * HOP
+        valid = inside & (t >= 0) & (k < N_FFT)
+        w = tl.load(w_ptr + k, mask=valid, other=0.0).to(CD)
+        f = tl.load(frames + t * N_FFT + k, mask=valid, other=0.0).to(CD)
+        num += w * f
+        env += w * w
+    y = num / tl.maximum(env, 1e-11)
+    tl.store(y_ptr + row * L + j, y.to(y_ptr.dtype.element_ty), mask=inside)
+
+
+@triton.jit
+def _ola_backward_kernel(g_ptr, w_ptr, df_ptr, T, N_FFT, HOP, START, L, OVERLAP,
+                         CD: tl.constexpr, BLOCK: tl.constexpr):
+    frame = tl.program_id(1).to(tl.int64)  # row * T + t
+    t = frame % T
+    k = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    in_frame = k < N_FFT
+    n = t * HOP + k
+    j = n - START
+    kept = in_frame & (j >= 0) & (j < L)
+    t_last = tl.minimum(n // HOP, T - 1)
+    env = tl.zeros([BLOCK], dtype=CD)
+    for i in range(0, OVERLAP):
+        u = t_last - i
+        kk = n - u * HOP
+        valid = kept & (u >= 0) & (kk < N_FFT)
+        w_u = tl.load(w_ptr + kk, mask=valid, other=0.0).to(CD)
+        env += w_u * w_u
+    w = tl.load(w_ptr + k, mask=in_frame, other=0.0).to(CD)
+    g = tl.load(g_ptr + (frame // T) * L + j, mask=kept, other=0.0).to(CD)
+    df = tl.where(kept, w * g / tl.maximum(env, 1e-11), 0.0)
+    tl.store(df_ptr + frame * N_FFT + k, df.to(df_ptr.dtype.element_ty), mask=in_frame)
+
+
+class _OverlapAdd(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, frames: torch.Tensor, window: torch.Tensor, hop: int,  # type: ignore[override]
+                start: int, length: int) -> torch.Tensor:
+        rows, n_frames, n_fft = frames.shape
+        cd = torch.float64 if frames.dtype == torch.float64 else torch.float32
+        y = torch.empty(rows, length, dtype=frames.dtype, device=frames.device)
+        ctx.save_for_backward(window)
+        ctx.meta = (n_frames, n_fft, hop, start, length, cd)
+        if y.numel():
+            grid = (triton.cdiv(length, _BLOCK), rows)
+            _ola_forward_kernel[grid](
+                frames, window, y, n_frames, n_fft, hop, start, length, -(-n_fft // hop),
+                CD=_tl_dtype(cd), BLOCK=_BLOCK,
+            )
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor  # type: ignore[override]
+                 ) -> tuple[torch.Tensor | None, None, None, None, None]:
+        (window,) = ctx.saved_tensors
+        n_frames, n_fft, hop, start, length, cd = ctx.meta
+        rows = grad.shape[0]
+        grad = grad.contiguous()
+        df = torch.empty(rows, n_frames, n_fft, dtype=grad.dtype, device=grad.device)
+        if df.numel():
+            grid = (triton.cdiv(n_fft, _BLOCK), rows * n_frames)
+            _ola_backward_kernel[grid](
+                grad, window, df, n_frames, n_fft, hop, start, length, -(-n_fft // hop),
+                CD=_tl_dtype(cd), BLOCK=_BLOCK,
+            )
+        return df, None, None, None, None
+
+
+def _tl_dtype(dtype: torch.dtype) -> tl.dtype:
+    return tl.float64 if dtype == torch.float64 else tl.float32
+
+
+def fused_istft(
+    spec: torch.Tensor,
+    *,
+    n_fft: int,
+    hop_length: int,
+    window: torch.Tensor,
+    center: bool = True,
+    length: int | None = None,
+) -> torch.Tensor:
+    """Inverse STFT as one inverse real FFT plus one overlap-add kernel.
+
+    Equals :func:`torchlass.stft.istft` (and :func:`torch.istft` with ``onesided=True``,
+    ``normalized=False``): each frame's inverse DFT is weighted by the synthesis window,
+    overlap-added and divided by the squared-window envelope, then trimmed by
+    ``n_fft // 2`` samples when ``center``. The imaginary parts of the DC and Nyquist bins
+    are ignored. The validation of :func:`torchlass.stft.istft` (NOLA condition, finite
+    values, option ranges) is the caller's: this function checks only shapes and dtypes.
+    A window that requires grad takes the :func:`torch.istft` path (the kernel treats the
+    window as a constant).
+
+    Args:
+        spec: one-sided complex spectrogram (complex64 or complex128).
+        n_fft: DFT size in samples; ``spec`` has ``n_fft // 2 + 1`` bins.
+        hop_length: frame step in samples.
+        window: real synthesis window of at most ``n_fft`` samples (centred and
+            zero-padded to ``n_fft`` like :func:`torch.istft` does).
+        center: the frames were centred (drop ``n_fft // 2`` samples at the start).
+        length: output length in samples (trimmed or zero-padded); default
+            ``hop_length * (frames - 1)`` when centred, ``n_fft + hop_length * (frames - 1)``
+            otherwise.
+
+    Returns:
+        The real signal: float32 for complex64, float64 for complex128.
+
+    Shape:
+        ``spec``: ``(..., n_fft // 2 + 1, frames)``; output: ``(..., length)``.
+
+    Raises:
+        DTypeError: ``spec`` is not complex64/complex128 or ``window`` is not real.
+        ShapeError: wrong number of bins, no frame, or a window longer than ``n_fft``.
+        ValueRangeError: a non-positive ``n_fft``, ``hop_length`` or ``length``.
+
+    Examples:
+        >>> x = torch.randn(2, 4000)
+        >>> w = torch.hann_window(512)
+        >>> s = torch.stft(x, 512, 128, window=w, return_complex=True)
+        >>> y = fused_istft(s, n_fft=512, hop_length=128, window=w, length=4000)  # doctest: +SKIP
+        >>> bool(torch.allclose(x, y, atol=1e-5))  # doctest: +SKIP
+        True
+    """
+    fn = "fused_istft"
+    check_dtype(spec, fn, "spec", complex_=True)
+    check_ndim(spec, fn, "spec", min_ndim=2, layout="(..., freq, frames)")
+    check_dtype(window, fn, "window", complex_=False)
+    check_positive_int(n_fft, fn, "n_fft")
+    check_positive_int(hop_length, fn, "hop_length")
+    if spec.dtype not in (torch.complex64, torch.complex128):
+        raise ShapeError(f"{fn}(): argument 'spec' expected complex64 or complex128, "
+                         f"got dtype {spec.dtype}")
+    bins, n_frames = spec.shape[-2:]
+    if bins != n_fft // 2 + 1 or n_frames == 0:
+        raise ShapeError(
+            f"{fn}(): argument 'spec' expected n_fft // 2 + 1 = {n_fft // 2 + 1} bins and at "
+            f"least one frame, got shape {tuple(spec.shape)}"
+        )
+    if window.dim() != 1 or window.shape[0] > n_fft:
+        raise ShapeError(f"{fn}(): argument 'window' expected a 1-d tensor of at most "
+                         f"n_fft = {n_fft} samples, got shape {tuple(window.shape)}")
+    total = n_fft + hop_length * (n_frames - 1)
+    start = n_fft // 2 if center else 0
+    if length is None:
+        length = total - 2 * start
+    check_positive_int(length, fn, "length")
+    if window.requires_grad:
+        return torch.istft(spec, n_fft, hop_length, window.shape[0], window, center=center,
+                           length=length)
+    *batch, _, _ = spec.shape
+    real = torch.float64 if spec.dtype == torch.complex128 else torch.float32
+    left = (n_fft - window.shape[0]) // 2
+    padded = torch.nn.functional.pad(window.to(spec.device, real),
+                                     (left, n_fft - window.shape[0] - left))
+    frames = torch.fft.irfft(spec.reshape(-1, bins, n_frames).transpose(-1, -2), n=n_fft)
+    y = _OverlapAdd.apply(frames.contiguous(), padded.contiguous(), hop_length, start, length)
+    return y.reshape(*batch, length)
