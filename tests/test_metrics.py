@@ -105,7 +105,7 @@ def test_dcase2024_scores_match_the_evaluator_in_float32():
     mixture = (target + torch.randn(5, 1600)).float()
     scores = dcase2024_scores(estimate, target, mixture)
     sdrs, sdris, sisdrs = [], [], []
-    for e, t, m in zip(estimate.numpy(), target.numpy(), mixture.numpy()):
+    for e, t, m in zip(estimate.numpy(), target.numpy(), mixture.numpy(), strict=True):
         s_sdr = ref.challenge_sdr(e, t)
         sdrs.append(s_sdr)
         sdris.append(s_sdr - ref.challenge_sdr(m, t))
