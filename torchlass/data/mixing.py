@@ -88,7 +88,8 @@ def match_energy(x: torch.Tensor, reference: torch.Tensor, *, max_gain: float = 
     check_real_floating(reference, "match_energy", "reference")
     check_same_shape("match_energy", x=x, reference=reference)
     dims = tuple(range(1, x.dim()))
-    ratio = x.float().pow(2).mean(dims) / reference.float().pow(2).mean(dims).clamp_min(eps)
+    acc = torch.promote_types(x.dtype, torch.float32)  # float32 at least, even for half types
+    ratio = x.to(acc).pow(2).mean(dims) / reference.to(acc).pow(2).mean(dims).clamp_min(eps)
     gain = ratio.sqrt().clamp(1.0 / max_gain, max_gain).reciprocal()
     return x * gain.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
 
@@ -260,7 +261,7 @@ class BatchMixer:
                        generator=self.generator)
         partners = partners.to(sources.device)
         interferer = match_energy(sources[partners], sources)
-        gain = torch.pow(10.0, -snr / 20).to(device=sources.device, dtype=sources.dtype)
+        gain = torch.pow(10.0, -snr.double() / 20).to(device=sources.device, dtype=sources.dtype)
         interferer = interferer * gain[:, None, None]
         mixture, target, interferer = _clip_protect(sources + interferer, sources, interferer)
         return Mixture(mixture, target, interferer, snr.to(sources.device))

@@ -92,9 +92,12 @@ def _band_noise(rng: np.random.Generator, n: int, sample_rate: int, low: float,
 
 def _onsets(rng: np.random.Generator, n: int, sample_rate: int, rate_hz: float,
             min_gap_s: float) -> np.ndarray:
-    """Random event onsets (samples): a Poisson process with a minimum gap."""
-    times, t = [], rng.uniform(0, 1 / rate_hz)
+    """Random event onsets (samples): a Poisson process with a minimum gap.
+
+    The first onset falls in the first half of the clip, so no clip is silent.
+    """
     duration = n / sample_rate
+    times, t = [], rng.uniform(0, min(1 / rate_hz, 0.5 * duration))
     while t < duration:
         times.append(t)
         t += min_gap_s + rng.exponential(1 / rate_hz)
