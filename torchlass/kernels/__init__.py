@@ -25,6 +25,10 @@ __all__ = [
     "fused_apply_real_imag_mask",
     "fused_istft",
     "fused_magnitude_phase",
+    "fused_mixture_gram",
+    "fused_row_moments",
+    "fused_si_sdr",
+    "fused_snr",
     "is_available",
     "triton_importable",
 ]
@@ -35,6 +39,10 @@ _LAZY = {
     "fused_apply_real_imag_mask": "masks",
     "fused_istft": "overlap_add",
     "fused_magnitude_phase": "features",
+    "fused_mixture_gram": "reductions",
+    "fused_row_moments": "reductions",
+    "fused_si_sdr": "reductions",
+    "fused_snr": "reductions",
 }
 
 #: Set ``TORCHLASS_KERNELS=0`` to force the eager path everywhere.

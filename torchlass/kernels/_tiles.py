@@ -54,10 +54,18 @@ def load_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.conste
 
 
 @triton.jit
+def cast_for_store(value, dtype: tl.constexpr):
+    """``value.to(dtype)``, through float32 when narrowing float64 (one rounding path)."""
+    if value.dtype.is_fp64() and not dtype.is_fp64():
+        value = value.to(tl.float32)
+    return value.to(dtype)
+
+
+@triton.jit
 def store_tile(ptr, value, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr):
     """Store a ``BP x BQ`` tile (inside ``P x Q``) in the pointer's dtype."""
     base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
-    value = value.to(ptr.dtype.element_ty)
+    value = cast_for_store(value, ptr.dtype.element_ty)
     if FAST_P:
         mask_t = (q < Q)[:, None] & (p < P)[None, :]
         tl.store(base + q[:, None] * sq + p[None, :] * sp, tl.trans(value), mask=mask_t)

@@ -20,6 +20,7 @@ import triton
 import triton.language as tl
 
 from torchlass.errors import ShapeError, check_dtype, check_ndim, check_positive_int
+from torchlass.kernels._tiles import cast_for_store
 
 __all__ = ["fused_istft"]
 
@@ -48,7 +49,7 @@ def _ola_forward_kernel(f_ptr, w_ptr, y_ptr, T, N_FFT, HOP, START, L, OVERLAP,
         num += w * f
         env += w * w
     y = num / tl.maximum(env, 1e-11)
-    tl.store(y_ptr + row * L + j, y.to(y_ptr.dtype.element_ty), mask=inside)
+    tl.store(y_ptr + row * L + j, cast_for_store(y, y_ptr.dtype.element_ty), mask=inside)
 
 
 @triton.jit
@@ -72,7 +73,7 @@ def _ola_backward_kernel(g_ptr, w_ptr, df_ptr, T, N_FFT, HOP, START, L, OVERLAP,
     w = tl.load(w_ptr + k, mask=in_frame, other=0.0).to(CD)
     g = tl.load(g_ptr + (frame // T) * L + j, mask=kept, other=0.0).to(CD)
     df = tl.where(kept, w * g / tl.maximum(env, 1e-11), 0.0)
-    tl.store(df_ptr + frame * N_FFT + k, df.to(df_ptr.dtype.element_ty), mask=in_frame)
+    tl.store(df_ptr + frame * N_FFT + k, cast_for_store(df, df_ptr.dtype.element_ty), mask=in_frame)
 
 
 class _OverlapAdd(torch.autograd.Function):
