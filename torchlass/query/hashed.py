@@ -23,9 +23,10 @@ import torch
 from torchlass.errors import ValueRangeError, check_positive_int
 from torchlass.query.protocol import check_captions
 
-__all__ = ["HashedTextEncoder", "content_words"]
+__all__ = ["FUNCTION_WORDS", "HashedTextEncoder", "content_words"]
 
-_STOPWORDS = frozenset(
+#: Words left out of the features (articles, prepositions, "sound", ...).
+FUNCTION_WORDS = frozenset(
     "a an the of in on at to and or is are was were be been it its this that with from by "
     "for as some someone something sound sounds there while into over".split()
 )
@@ -45,7 +46,7 @@ def content_words(caption: str) -> list[str]:
         >>> content_words("The sound of a dog barking!")
         ['dog', 'barking']
     """
-    return [w for w in _WORD.findall(caption.lower()) if w not in _STOPWORDS]
+    return [w for w in _WORD.findall(caption.lower()) if w not in FUNCTION_WORDS]
 
 
 class HashedTextEncoder:
