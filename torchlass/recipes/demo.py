@@ -68,6 +68,11 @@ class DemoSettings:
     snr_range: tuple[int, int] = (-10, 10)
     seed: int = 0
     examples: int = 3
+    n_fft: int = 256
+    hop_length: int = 128
+    batch_size: int = 16
+    lr: float = 1e-3
+    loss: str = "sdr"
 
     @classmethod
     def quick(cls) -> DemoSettings:
@@ -84,14 +89,16 @@ def demo_config(settings: DemoSettings, out_dir: str | Path) -> Config:
     """
     return apply_overrides(get_config("srpol_system1"), [
         "name=demo",
-        f"model.sample_rate={settings.sample_rate}", "model.n_fft=256", "model.hop_length=64",
+        f"model.sample_rate={settings.sample_rate}", f"model.n_fft={settings.n_fft}",
+        f"model.hop_length={settings.hop_length}",
         "model.stem_width=8", "model.widths=8,16,32,64", "model.pools=2x2,2x2,2x2,2x2",
         "query.encoder=hashed",
-        f"data.segment_seconds={settings.seconds}", "data.batch_size=16",
+        f"data.segment_seconds={settings.seconds}", f"data.batch_size={settings.batch_size}",
         "data.num_workers=0", "data.pairing=disjoint",
         f"data.snr_range={settings.snr_range[0]},{settings.snr_range[1]}",
-        "optim.schedule=linear_warmup", "optim.warmup_steps=30",
-        f"train.steps={settings.steps}", "train.loss=sdr", f"train.seed={settings.seed}",
+        "optim.schedule=linear_warmup", "optim.warmup_steps=30", f"optim.lr={settings.lr}",
+        f"train.steps={settings.steps}", f"train.loss={settings.loss}",
+        f"train.seed={settings.seed}",
         f"train.out_dir={out_dir}", "train.log_every=25", "train.val_every=0",
         "train.checkpoint_every=0",
     ])
@@ -153,7 +160,7 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
     settings = settings or DemoSettings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     length = round(settings.seconds * settings.sample_rate)
 
     echo(f"[1/4] synthesising {10 * settings.train_clips_per_kind} training and "
@@ -201,6 +208,7 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
         "mixtures": len(items),
         "steps": settings.steps,
         "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "settings": dataclasses.asdict(settings),
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
