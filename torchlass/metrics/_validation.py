@@ -61,8 +61,13 @@ def machine_eps(dtype: torch.dtype) -> float:
 
 
 def loss_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Dtype a loss accumulates in: float64 for float64 inputs, float32 otherwise."""
+    """Dtype of a loss's sums and of every result: float64 for float64, float32 otherwise."""
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def result_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """Dtype a metric returns: the inputs' precision, float32 for half types."""
+    return loss_dtype(common_dtype(*tensors))
 
 
 def check_reduction(reduction: str, fn: str) -> str:

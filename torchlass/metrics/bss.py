@@ -2,7 +2,8 @@
 
 The estimate is projected by least squares onto the span of the reference delayed by
 ``0 .. filter_length - 1`` samples (Vincent et al. 2006); the SDR is the energy of that
-projection over the energy of what is left. Everything runs in float64 for evaluation.
+projection over the energy of what is left. Everything runs in float64 for evaluation; the
+result comes back in the inputs' precision (float32 for float32 and half inputs).
 The normal equations (a Toeplitz matrix of the reference's autocorrelation) are built
 with one real FFT per signal and solved by Cholesky, and the residual is formed
 explicitly, so the value does not saturate at high SDR.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from torchlass.errors import check_positive_int
-from torchlass.metrics._validation import check_signals
+from torchlass.metrics._validation import check_signals, result_dtype
 
 __all__ = ["bss_sdr"]
 
@@ -48,7 +49,7 @@ def bss_sdr(
         check_finite: Reject NaN/Inf inputs (synchronises a GPU).
 
     Returns:
-        SDR in dB, float64, one value per signal.
+        SDR in dB, one value per signal.
 
     Shape:
         ``(..., time)`` for both inputs; the result is ``(...)``.
@@ -77,7 +78,7 @@ def bss_sdr(
             _bss_sdr_rows(x[i:i + _ROWS_PER_SOLVE], s[i:i + _ROWS_PER_SOLVE], taps)
             for i in range(0, s.shape[0], _ROWS_PER_SOLVE)
         ]) if s.shape[0] else s.new_zeros(0)
-    return values.reshape(batch)
+    return values.reshape(batch).to(result_dtype(estimate, target))
 
 
 def _bss_sdr_rows(x: torch.Tensor, s: torch.Tensor, taps: int) -> torch.Tensor:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from torchlass.metrics._validation import check_signals
-from torchlass.metrics.si_sdr import si_sdr
-from torchlass.metrics.snr import sdr
+from torchlass.metrics._validation import check_overflow, check_signals
+from torchlass.metrics.si_sdr import si_sdr64
+from torchlass.metrics.snr import challenge_sdr64
 
 __all__ = ["dcase2024_scores"]
 
@@ -31,8 +31,8 @@ def dcase2024_scores(
     evaluator computes ``sdr(estimate, target)``, ``sdr(estimate, target) -
     sdr(mixture, target)`` and ``si_sdr(estimate, target)`` (eps of the input dtype, no
     mean removal; the evaluator loads float32 audio); the reported numbers are the
-    arithmetic means over clips. The baseline's published scores are SDR 5.708, SDRi 5.673
-    and SI-SDR 3.862 dB.
+    arithmetic means over clips, taken in float64. The baseline's published scores are
+    SDR 5.708, SDRi 5.673 and SI-SDR 3.862 dB.
 
     Args:
         estimate: Separated clips, real floating point.
@@ -61,9 +61,11 @@ def dcase2024_scores(
         "dcase2024_scores", finite=check_finite, items=True, estimate=estimate,
         target=target, mixture=mixture,
     )
-    sdr_est = sdr(estimate, target, check_finite=check_finite)
-    sdr_mix = sdr(mixture, target, check_finite=check_finite)
-    si = si_sdr(estimate, target, check_finite=check_finite)
+    sdr_est = challenge_sdr64(estimate, target)
+    sdr_mix = challenge_sdr64(mixture, target)
+    si = si_sdr64(estimate, target, zero_mean=False)
+    if check_finite:
+        check_overflow(torch.stack([sdr_est, sdr_mix, si]), "dcase2024_scores")
     return {
         "sdr": float(sdr_est.mean()),
         "sdri": float((sdr_est - sdr_mix).mean()),

@@ -4,7 +4,8 @@ The convention is the DCASE 2024 challenge evaluator's and torchmetrics'
 ``scale_invariant_signal_distortion_ratio`` (SRPOL eq. 6): the machine epsilon is added to
 the numerator *and* the denominator of the optimal scale and of the energy ratio, and the
 mean is kept unless ``zero_mean=True`` (which gives SI-SNR). Sums are taken in float64 and
-the error is formed explicitly, so the value does not saturate at high SI-SDR.
+the error is formed explicitly, so the value does not saturate at high SI-SDR; results come
+back in the inputs' precision (float32 for float32 and half inputs).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torchlass.metrics._validation import (
     check_signals,
     common_dtype,
     machine_eps,
+    result_dtype,
 )
 
 __all__ = ["si_sdr", "si_sdri"]
@@ -48,7 +50,7 @@ def si_sdr(
         check_finite: Reject NaN/Inf inputs (synchronises a GPU).
 
     Returns:
-        SI-SDR in dB, float64, one value per signal.
+        SI-SDR in dB, one value per signal.
 
     Shape:
         ``(..., time)`` for both inputs; the result is ``(...)``.
@@ -66,6 +68,15 @@ def si_sdr(
         0.0
     """
     check_signals("si_sdr", finite=check_finite, estimate=estimate, target=target)
+    value = si_sdr64(estimate, target, zero_mean=zero_mean)
+    if check_finite:
+        check_overflow(value, "si_sdr")
+    return value.to(result_dtype(estimate, target))
+
+
+def si_sdr64(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool
+             ) -> torch.Tensor:
+    """:func:`si_sdr` in float64 without the input checks (eps of the input dtype)."""
     eps = machine_eps(common_dtype(estimate, target))
     x, s = estimate.double(), target.double()
     if zero_mean:
@@ -73,10 +84,9 @@ def si_sdr(
         s = s - s.mean(-1, keepdim=True)
     alpha = ((x * s).sum(-1, keepdim=True) + eps) / (s.square().sum(-1, keepdim=True) + eps)
     projection = alpha * s
-    value = 10.0 * torch.log10(
+    return 10.0 * torch.log10(
         (projection.square().sum(-1) + eps) / ((projection - x).square().sum(-1) + eps)
     )
-    return check_overflow(value, "si_sdr") if check_finite else value
 
 
 def si_sdri(
@@ -99,7 +109,7 @@ def si_sdri(
         check_finite: Reject NaN/Inf inputs (synchronises a GPU).
 
     Returns:
-        SI-SDRi in dB, float64, one value per signal.
+        SI-SDRi in dB, one value per signal.
 
     Shape:
         ``(..., time)`` for every input; the result is ``(...)``.
@@ -118,6 +128,8 @@ def si_sdri(
     check_signals(
         "si_sdri", finite=check_finite, estimate=estimate, target=target, mixture=mixture
     )
-    return si_sdr(estimate, target, zero_mean=zero_mean, check_finite=check_finite) - si_sdr(
-        mixture, target, zero_mean=zero_mean, check_finite=check_finite
-    )
+    value = (si_sdr64(estimate, target, zero_mean=zero_mean)
+             - si_sdr64(mixture, target, zero_mean=zero_mean))
+    if check_finite:
+        check_overflow(value, "si_sdri")
+    return value.to(result_dtype(estimate, target, mixture))

@@ -1,10 +1,10 @@
 """Energy-ratio metrics: the DCASE 2024 challenge SDR, its improvement, and plain SNR.
 
-Both are ratios of the target's energy to the error's energy, in dB, computed in float64
-and never reduced: ``(..., time) -> (...)``. They differ only in how they keep the ratio
-finite: :func:`sdr` (the challenge evaluator's) floors each *mean power* at ``1e-10``,
-:func:`snr` (torchmetrics' ``signal_noise_ratio``) adds the machine epsilon to each
-*energy*. Neither removes the mean, so a DC offset counts as signal or as error.
+Both are ratios of the target's energy to the error's energy, in dB, computed in float64,
+returned in the inputs' precision (float32 for float32 and half inputs) and never reduced:
+``(..., time) -> (...)``. They differ only in how they keep the ratio finite:
+:func:`sdr` (the challenge evaluator's) floors each *mean power* at ``1e-10``, :func:`snr`
+(torchmetrics' ``signal_noise_ratio``) adds the machine epsilon to each *energy*. Neither removes the mean, so a DC offset counts as signal or as error.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from torchlass.metrics._validation import (
     check_signals,
     common_dtype,
     machine_eps,
+    result_dtype,
 )
 
 __all__ = ["sdr", "sdri", "snr"]
@@ -38,7 +39,7 @@ def sdr(estimate: torch.Tensor, target: torch.Tensor, *, check_finite: bool = Tr
         check_finite: Reject NaN/Inf inputs (synchronises a GPU).
 
     Returns:
-        SDR in dB, float64, one value per signal.
+        SDR in dB, one value per signal.
 
     Shape:
         ``(..., time)`` for both inputs; the result is ``(...)``.
@@ -56,11 +57,18 @@ def sdr(estimate: torch.Tensor, target: torch.Tensor, *, check_finite: bool = Tr
         0.0
     """
     check_signals("sdr", finite=check_finite, estimate=estimate, target=target)
+    value = challenge_sdr64(estimate, target)
+    if check_finite:
+        check_overflow(value, "sdr")
+    return value.to(result_dtype(estimate, target))
+
+
+def challenge_sdr64(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`sdr` in float64 without the input checks."""
     s = target.double()
     signal_power = s.square().mean(-1).clamp_min(_POWER_FLOOR)
     error_power = (estimate.double() - s).square().mean(-1).clamp_min(_POWER_FLOOR)
-    value = 10.0 * torch.log10(signal_power / error_power)
-    return check_overflow(value, "sdr") if check_finite else value
+    return 10.0 * torch.log10(signal_power / error_power)
 
 
 def sdri(
@@ -82,7 +90,7 @@ def sdri(
         check_finite: Reject NaN/Inf inputs (synchronises a GPU).
 
     Returns:
-        SDRi in dB, float64, one value per signal.
+        SDRi in dB, one value per signal.
 
     Shape:
         ``(..., time)`` for every input; the result is ``(...)``.
@@ -100,9 +108,10 @@ def sdri(
     check_signals(
         "sdri", finite=check_finite, estimate=estimate, target=target, mixture=mixture
     )
-    return sdr(estimate, target, check_finite=check_finite) - sdr(
-        mixture, target, check_finite=check_finite
-    )
+    value = challenge_sdr64(estimate, target) - challenge_sdr64(mixture, target)
+    if check_finite:
+        check_overflow(value, "sdri")
+    return value.to(result_dtype(estimate, target, mixture))
 
 
 def snr(
@@ -128,7 +137,7 @@ def snr(
         check_finite: Reject NaN/Inf inputs (synchronises a GPU).
 
     Returns:
-        SNR in dB, float64, one value per signal.
+        SNR in dB, one value per signal.
 
     Shape:
         ``(..., time)`` for both inputs; the result is ``(...)``.
@@ -150,4 +159,6 @@ def snr(
         x = x - x.mean(-1, keepdim=True)
         s = s - s.mean(-1, keepdim=True)
     value = 10.0 * torch.log10((s.square().sum(-1) + eps) / ((s - x).square().sum(-1) + eps))
-    return check_overflow(value, "snr") if check_finite else value
+    if check_finite:
+        check_overflow(value, "snr")
+    return value.to(result_dtype(estimate, target))
