@@ -4,7 +4,8 @@ Both are ratios of the target's energy to the error's energy, in dB, computed in
 returned in the inputs' precision (float32 for float32 and half inputs) and never reduced:
 ``(..., time) -> (...)``. They differ only in how they keep the ratio finite:
 :func:`sdr` (the challenge evaluator's) floors each *mean power* at ``1e-10``, :func:`snr`
-(torchmetrics' ``signal_noise_ratio``) adds the machine epsilon to each *energy*. Neither removes the mean, so a DC offset counts as signal or as error.
+(torchmetrics' ``signal_noise_ratio``) adds the machine epsilon to each *energy*. Neither
+removes the mean, so a DC offset counts as signal or as error.
 """
 
 from __future__ import annotations
