@@ -1,6 +1,9 @@
 """Triton building blocks shared by the element-wise kernels: tile indexing, loads, tanh.
 
-A program handles one ``BP x BQ`` tile of the ``(P, Q)`` plane of one outer index
+Only core builtins are used (not the ``@jit`` helpers of ``triton.language.standard``
+such as ``tl.sum`` or ``tl.sigmoid``), so the kernels also run under the interpreter when
+Triton itself was imported before ``TRITON_INTERPRET`` was set. A program handles one
+``BP x BQ`` tile of the ``(P, Q)`` plane of one outer index
 ``(i0, i1, i2)`` (see :mod:`torchlass.kernels._layout`). Operands contiguous along ``P``
 are loaded as a ``BQ x BP`` tile and transposed in registers, so every global access is
 coalesced whatever the operand's layout. :func:`launch_elementwise` plans and launches
@@ -20,8 +23,8 @@ from torchlass.kernels._layout import element_strides, plan_tiles
 def tile_coords(D1, D2, P, Q, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr):
     """Outer indices (int64) and the tile's row/column indices of this program."""
     pid = tl.program_id(0)
-    n_q = tl.cdiv(Q, BQ)
-    n_p = tl.cdiv(P, BP)
+    n_q = (Q + BQ - 1) // BQ
+    n_p = (P + BP - 1) // BP
     tq = pid % n_q
     rest = pid // n_q
     tp = rest % n_p
@@ -51,6 +54,19 @@ def load_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.conste
         mask = (p < P)[:, None] & (q < Q)[None, :]
         value = tl.load(base + p[:, None] * sp + q[None, :] * sq, mask=mask, other=0.0)
     return value.to(CD)
+
+
+@triton.jit
+def sum_lanes(x, LOG2_N: tl.constexpr):
+    """Sum of a 1-d block of ``2**LOG2_N`` values, as a 1-element block.
+
+    Pairwise halving with ``reshape``/``split`` (builtins; ``tl.sum`` is a ``@jit`` helper
+    that the interpreter evaluates element by element when given its own combine function).
+    """
+    for _ in tl.static_range(LOG2_N):
+        left, right = tl.split(tl.reshape(x, [x.shape[0] // 2, 2]))
+        x = left + right
+    return x
 
 
 @triton.jit
@@ -84,7 +100,7 @@ def tanh(x):
     """
     x2 = x * x
     # Convergents A_k / B_k of the fraction, starting from A_1 / B_1 = x / 1.
-    num_prev = tl.zeros(x.shape, x.dtype)
+    num_prev = tl.full(x.shape, 0.0, x.dtype)
     num = x
     den_prev = tl.full(x.shape, 1.0, x.dtype)
     den = tl.full(x.shape, 1.0, x.dtype)

@@ -62,8 +62,8 @@ def _features_backward_kernel(
     sin = xi / mag
     # k = 1 where the floor is inactive (the clamp passes its gradient at equality).
     k = tl.where(power >= eps, 1.0, 0.0).to(CD)
-    dxr = tl.zeros_like(xr)
-    dxi = tl.zeros_like(xi)
+    dxr = tl.full(xr.shape, 0.0, CD)
+    dxi = tl.full(xi.shape, 0.0, CD)
     if HAS_GM:
         gm = load_tile(gm_ptr, i0, i1, i2, p, q, P, Q, m0, m1, m2, mp, mq, M_FAST, CD)
         dxr += gm * k * cos

@@ -37,7 +37,7 @@ _PHASOR_FLOOR_SQ = 1e-20
 def _mask_planes(z0, z1, z2, MODE: tl.constexpr):
     """The mask ``(a, b)`` and, for MODE == MAG_PHASE, ``(m, p_r, p_i, rho)``."""
     if MODE == 2:
-        m = tl.sigmoid(z0)
+        m = 1.0 / (1.0 + tl.exp(-z0))
         p_r = tanh(z1)
         p_i = tanh(z2)
         rho = tl.sqrt(tl.maximum(p_r * p_r + p_i * p_i, 1e-20))

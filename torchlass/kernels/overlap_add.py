@@ -38,8 +38,8 @@ def _ola_forward_kernel(f_ptr, w_ptr, y_ptr, T, N_FFT, HOP, START, L, OVERLAP,
     n = j + START
     t_last = tl.minimum(n // HOP, T - 1)
     frames = f_ptr + row * T * N_FFT
-    num = tl.zeros([BLOCK], dtype=CD)
-    env = tl.zeros([BLOCK], dtype=CD)
+    num = tl.full([BLOCK], 0.0, CD)
+    env = tl.full([BLOCK], 0.0, CD)
     for i in range(0, OVERLAP):
         t = t_last - i
         k = n - t * HOP
@@ -63,7 +63,7 @@ def _ola_backward_kernel(g_ptr, w_ptr, df_ptr, T, N_FFT, HOP, START, L, OVERLAP,
     j = n - START
     kept = in_frame & (j >= 0) & (j < L)
     t_last = tl.minimum(n // HOP, T - 1)
-    env = tl.zeros([BLOCK], dtype=CD)
+    env = tl.full([BLOCK], 0.0, CD)
     for i in range(0, OVERLAP):
         u = t_last - i
         kk = n - u * HOP

@@ -21,7 +21,7 @@ import triton
 import triton.language as tl
 
 from torchlass.errors import ShapeError, check_min_length, check_ndim, check_real_floating
-from torchlass.kernels._tiles import cast_for_store
+from torchlass.kernels._tiles import cast_for_store, sum_lanes
 
 __all__ = ["fused_mixture_gram", "fused_row_moments", "fused_si_sdr", "fused_snr"]
 
@@ -34,16 +34,17 @@ _HALF = (torch.float16, torch.bfloat16)
 
 @triton.jit
 def _moments_kernel(x_ptr, s_ptr, out_ptr, T, N_CHUNKS, sx_row, sx_t, ss_row, ss_t,
-                    CHUNK: tl.constexpr, BLOCK: tl.constexpr):
+                    CHUNK: tl.constexpr, BLOCK: tl.constexpr, LOG2_BLOCK: tl.constexpr):
     chunk = tl.program_id(0)
     row = tl.program_id(1).to(tl.int64)
-    acc_x = tl.zeros([BLOCK], dtype=tl.float64)
-    acc_s = tl.zeros([BLOCK], dtype=tl.float64)
-    acc_xs = tl.zeros([BLOCK], dtype=tl.float64)
-    acc_ss = tl.zeros([BLOCK], dtype=tl.float64)
-    acc_xx = tl.zeros([BLOCK], dtype=tl.float64)
-    for start in range(0, CHUNK, BLOCK):
-        t = chunk * CHUNK + start + tl.arange(0, BLOCK)
+    acc_x = tl.full([BLOCK], 0.0, tl.float64)
+    acc_s = tl.full([BLOCK], 0.0, tl.float64)
+    acc_xs = tl.full([BLOCK], 0.0, tl.float64)
+    acc_ss = tl.full([BLOCK], 0.0, tl.float64)
+    acc_xx = tl.full([BLOCK], 0.0, tl.float64)
+    first = chunk * CHUNK
+    for start in range(first, tl.minimum(first + CHUNK, T), BLOCK):
+        t = start + tl.arange(0, BLOCK)
         inside = t < T
         x = tl.load(x_ptr + row * sx_row + t * sx_t, mask=inside, other=0.0).to(tl.float64)
         s = tl.load(s_ptr + row * ss_row + t * ss_t, mask=inside, other=0.0).to(tl.float64)
@@ -53,11 +54,12 @@ def _moments_kernel(x_ptr, s_ptr, out_ptr, T, N_CHUNKS, sx_row, sx_t, ss_row, ss
         acc_ss += s * s
         acc_xx += x * x
     out = out_ptr + (row * N_CHUNKS + chunk) * 5
-    tl.store(out, tl.sum(acc_x, axis=0))
-    tl.store(out + 1, tl.sum(acc_s, axis=0))
-    tl.store(out + 2, tl.sum(acc_xs, axis=0))
-    tl.store(out + 3, tl.sum(acc_ss, axis=0))
-    tl.store(out + 4, tl.sum(acc_xx, axis=0))
+    one = tl.arange(0, 1)
+    tl.store(out + one, sum_lanes(acc_x, LOG2_BLOCK))
+    tl.store(out + 1 + one, sum_lanes(acc_s, LOG2_BLOCK))
+    tl.store(out + 2 + one, sum_lanes(acc_xs, LOG2_BLOCK))
+    tl.store(out + 3 + one, sum_lanes(acc_ss, LOG2_BLOCK))
+    tl.store(out + 4 + one, sum_lanes(acc_xx, LOG2_BLOCK))
 
 
 @triton.jit
@@ -88,7 +90,7 @@ class _RowMoments(torch.autograd.Function):
         if rows:
             _moments_kernel[(n_chunks, rows)](
                 x, s, partial, length, n_chunks, x.stride(0), x.stride(1), s.stride(0),
-                s.stride(1), CHUNK=_CHUNK, BLOCK=_BLOCK,
+                s.stride(1), CHUNK=_CHUNK, BLOCK=_BLOCK, LOG2_BLOCK=_BLOCK.bit_length() - 1,
             )
         ctx.save_for_backward(x, s)
         return partial.sum(1)
@@ -250,9 +252,10 @@ def _gram_kernel(e_ptr, m_ptr, out_ptr, M, N, T, N_CHUNKS, se_b, se_m, se_t, sm_
     r = tl.arange(0, R)
     is_est = r < M
     is_mix = (r >= M) & (r < M + N)
-    acc = tl.zeros([R, R], dtype=tl.float32)
-    for start in range(0, CHUNK, BLOCK):
-        t = chunk * CHUNK + start + tl.arange(0, BLOCK)
+    acc = tl.full([R, R], 0.0, tl.float32)
+    first = chunk * CHUNK
+    for start in range(first, tl.minimum(first + CHUNK, T), BLOCK):
+        t = start + tl.arange(0, BLOCK)
         inside = (t < T)[None, :]
         est = tl.load(e_ptr + b * se_b + r[:, None] * se_m + t[None, :] * se_t,
                       mask=is_est[:, None] & inside, other=0.0).to(tl.float32)
