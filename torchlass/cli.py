@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     demo.add_argument("--quick", action="store_true",
                       help="a few dozen steps on a small collection (checks the pipeline)")
-    demo.add_argument("--steps", type=int, help="training steps (default: 700; quick: 30)")
+    demo.add_argument("--steps", type=int, help="training steps (default: 800; quick: 30)")
     demo.add_argument("--seed", type=int, help="seed of data, model and mixing (default: 0)")
     demo.add_argument("--threads", type=int, default=0,
                       help="CPU threads for torch (default: torch's choice)")

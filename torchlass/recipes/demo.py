@@ -58,9 +58,14 @@ class DemoSettings:
         snr_range: SNR range of training and validation mixtures, dB (integers).
         seed: seed of everything.
         examples: mixtures written as audio and drawn in the figure.
+        n_fft: DFT size in samples.
+        hop_length: STFT hop in samples.
+        batch_size: clips per step.
+        lr: learning rate after the warm-up.
+        loss: ``"sdr"``, ``"l1"`` or ``"mixit"`` (see :mod:`torchlass.recipes.objectives`).
     """
 
-    steps: int = 700
+    steps: int = 800
     train_clips_per_kind: int = 48
     heldout_clips_per_kind: int = 8
     sample_rate: int = 8000
@@ -83,9 +88,10 @@ class DemoSettings:
 def demo_config(settings: DemoSettings, out_dir: str | Path) -> Config:
     """The training configuration of the demo: SRPOL system 1, narrow, at 8 kHz.
 
-    Changes from the ``srpol_system1`` preset: 8 kHz, ``n_fft`` 256, hop 64, a four-level
-    ResUNet of widths 8-64, the hashed text encoder, 1 s segments, batch 16, disjoint
-    pairing, the SDR-based loss and a 30-step linear warm-up.
+    Changes from the ``srpol_system1`` preset (with the default settings): 8 kHz,
+    ``n_fft`` 256, hop 128, a four-level ResUNet of widths 8 to 64, the hashed text
+    encoder, 1 s segments, batch 16, disjoint pairing, the SDR-based loss and a 30-step
+    linear warm-up.
     """
     return apply_overrides(get_config("srpol_system1"), [
         "name=demo",

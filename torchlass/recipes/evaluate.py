@@ -174,13 +174,13 @@ def format_table(columns: Mapping[str, Mapping[str, Mapping[str, float]]]) -> st
     Examples:
         >>> rows = [ItemScore(0, "a", "b", "dog", -2.0, 4.0, 6.0, 3.0)]
         >>> print(format_table({"model": summarize(rows)}))
-        metric (dB)     model
-        SDR              4.00
-        SDRi             6.00
-        SI-SDR           3.00
+        metric (dB)      model
+        SDR               4.00
+        SDRi              6.00
+        SI-SDR            3.00
         <BLANKLINE>
-        SDRi by SNR     model    clips
-        [-5, 0)          6.00        1
+        SDRi by SNR      model    clips
+        [-5, 0)           6.00        1
     """
     names = list(columns)
     width = max(9, *(len(n) for n in names))

@@ -31,7 +31,7 @@ from torchlass.data.dataset import collate_captioned
 from torchlass.data.mixing import BatchMixer, Mixture
 from torchlass.errors import CheckpointError, check_choice
 from torchlass.query.protocol import TextEncoder, embed_captions
-from torchlass.recipes.config import Config, config_from_dict, config_to_dict
+from torchlass.recipes.config import Config, config_from_dict, config_to_dict, config_to_toml
 from torchlass.recipes.distributed import DistInfo, gather_batch, init_distributed
 from torchlass.recipes.evaluate import evaluate_separator, summarize
 from torchlass.recipes.objectives import separation_loss
@@ -136,7 +136,8 @@ class Trainer:
         >>> cfg = apply_overrides(get_config("srpol_system1"), [
         ...     "model.n_fft=256", "model.hop_length=128", "model.stem_width=4",
         ...     "model.widths=4,8", "model.pools=2x2,2x2", "query.encoder=hashed",
-        ...     "data.batch_size=2", "train.steps=2", "train.out_dir=", "optim.warmup_steps=1"])
+        ...     "data.batch_size=2", "data.num_workers=0", "train.steps=2", "train.out_dir=",
+        ...     "optim.warmup_steps=1"])
         >>> data = TensorCaptionDataset(0.1 * torch.randn(4, 1, 2000), ["a dog", "rain"] * 2)
         >>> trainer = Trainer(cfg, train_set=data, progress=False)
         >>> _ = trainer.fit()
@@ -238,6 +239,10 @@ class Trainer:
     def fit(self, steps: int | None = None) -> list[dict[str, Any]]:
         """Train until ``steps`` (default: ``config.train.steps``) steps have been taken.
 
+        With an output folder, its ``config.toml`` is (re)written first, so
+        ``torchlass train --config out_dir/config.toml --resume out_dir/checkpoint.pt``
+        continues the run.
+
         Returns:
             The log rows of this call (every ``log_every`` steps and at validations).
         """
@@ -246,6 +251,10 @@ class Trainer:
         rows: list[dict[str, Any]] = []
         if self.step >= total:
             return rows
+        if self.out_dir is not None and self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.toml").write_text(config_to_toml(self.config),
+                                                      encoding="utf-8")
         bar = None
         if self.progress and self.dist.is_main:
             from tqdm.auto import tqdm
