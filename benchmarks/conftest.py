@@ -2,7 +2,9 @@
 
 ``pytest benchmarks`` runs every benchmark once, untimed, as a smoke test (the default
 ``--benchmark-disable`` from ``pyproject.toml``). ``pytest benchmarks --benchmark`` times
-them for real. pytest-benchmark has no ``--benchmark`` flag of its own: it is added here.
+them for real. pytest-benchmark has no ``--benchmark`` flag of its own: it is added here
+and switches its ``benchmark_disable`` option off before the plugin reads it (both modes
+are checked: disabled benchmarks report no statistics, enabled ones do).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--benchmark"):
         config.option.benchmark_disable = False
@@ -39,3 +42,17 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work so that the timed call includes it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def report_bandwidth(benchmark: object, floor_bytes: int) -> None:
+    """Record the memory floor and, when timed, the effective bandwidth in ``extra_info``.
+
+    ``floor_bytes`` is the least traffic the operation needs (each input read once, each
+    output written once); ``GB/s`` is that divided by the median time, so it is comparable
+    to the card's copy bandwidth.
+    """
+    info = benchmark.extra_info  # type: ignore[attr-defined]
+    info["floor_MB"] = round(floor_bytes / 1e6, 3)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        info["GB/s"] = round(floor_bytes / stats.stats.median / 1e9, 2)
