@@ -16,8 +16,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchlass.errors import TorchlassError
+
+if TYPE_CHECKING:
+    from torchlass.recipes.config import Config
 
 __all__ = ["build_parser", "main"]
 
@@ -45,7 +49,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_train_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load_train_config(args: argparse.Namespace) -> Config:
     from torchlass.recipes.config import PRESETS, apply_overrides, get_config, load_config
 
     name = args.config

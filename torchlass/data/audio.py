@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -30,7 +31,7 @@ class AudioFileError(TorchlassError, OSError):
     """An audio file exists but cannot be read (corrupt or unsupported format)."""
 
 
-def _soundfile():  # type: ignore[no-untyped-def]
+def _soundfile() -> Any:
     try:
         import soundfile
     except ImportError as err:  # pragma: no cover - depends on the environment

@@ -187,8 +187,8 @@ def disjoint_partners(labels: Sequence[Sequence[str]], *,
     partners = []
     for n in range(batch):
         order = [(n + offset + k) % batch for k in range(batch)]
-        order = [m for m in order if m != n]
-        partners.append(min(order, key=lambda m, n=n: len(sets[n] & sets[m])))
+        shared = [(len(sets[n] & sets[m]), k) for k, m in enumerate(order) if m != n]
+        partners.append(order[min(shared)[1]])  # fewest shared labels, then cyclic order
     return torch.tensor(partners, dtype=torch.long)
 
 

@@ -11,7 +11,7 @@ machine sees the same mixtures.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,9 @@ class ValidationMixtures(Dataset[dict[str, Any]]):
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self)))
 
     def _read(self, clip_id: str) -> torch.Tensor:
         return read_audio(self.audio_dir / f"{clip_id}.wav", sample_rate=self.sample_rate)

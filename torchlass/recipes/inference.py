@@ -18,6 +18,7 @@ from torchlass.query import CachedTextEncoder, ClapTextEncoder
 from torchlass.recipes.config import config_from_dict
 from torchlass.recipes.model import build_separator, build_text_encoder
 from torchlass.recipes.trainer import CHECKPOINT_FORMAT
+from torchlass.separator import Separator
 
 __all__ = ["LoadedSeparator", "load_for_inference"]
 
@@ -32,7 +33,7 @@ class LoadedSeparator:
         sample_rate: the rate the separator works at, in Hz.
     """
 
-    separator: torch.nn.Module
+    separator: Separator
     encoder: CachedTextEncoder
     sample_rate: int
 

@@ -19,9 +19,9 @@ import csv
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -38,11 +38,20 @@ from torchlass.recipes.objectives import separation_loss
 from torchlass.recipes.sampler import StepBatchSampler
 from torchlass.recipes.schedule import build_scheduler
 
-__all__ = ["CHECKPOINT_FORMAT", "Trainer", "load_checkpoint", "load_model_weights"]
+__all__ = ["CHECKPOINT_FORMAT", "SizedItems", "Trainer", "load_checkpoint",
+           "load_model_weights"]
 
 CHECKPOINT_FORMAT = "torchlass-train-v1"
 _LOG_FIELDS = ("step", "loss", "lr", "grad_norm", "seconds", "val_sdr", "val_sdri",
                "val_si_sdr")
+
+
+class SizedItems(Protocol):
+    """Validation items: a length and indexing (a list of dicts, a torch ``Dataset``)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -148,7 +157,7 @@ class Trainer:
     def __init__(self, config: Config, *, train_set: Dataset[Any],
                  separator: torch.nn.Module | None = None,
                  encoder: TextEncoder | None = None,
-                 validation_set: Sequence[Any] | None = None,
+                 validation_set: SizedItems | None = None,
                  device: str | torch.device | None = None, progress: bool = True,
                  on_log: Callable[[dict[str, Any]], None] | None = None) -> None:
         from torchlass.recipes.model import build_separator, build_text_encoder
@@ -177,12 +186,13 @@ class Trainer:
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
         opt = config.optim
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=opt.lr,
-                                           betas=tuple(opt.betas), eps=opt.eps,
+                                           betas=(opt.betas[0], opt.betas[1]), eps=opt.eps,
                                            weight_decay=opt.weight_decay, amsgrad=opt.amsgrad)
         self.scheduler = build_scheduler(self.optimizer, opt.schedule,
                                          warmup_steps=opt.warmup_steps)
         data = config.data
-        self.mixer = BatchMixer(snr_range=tuple(data.snr_range), integer_snr=data.integer_snr,
+        self.mixer = BatchMixer(snr_range=(data.snr_range[0], data.snr_range[1]),
+                                integer_snr=data.integer_snr,
                                 pairing=data.pairing, seed=config.train.seed)
         self.out_dir = Path(config.train.out_dir) if config.train.out_dir else None
         self._tensorboard: Any = None
@@ -296,9 +306,9 @@ class Trainer:
         if self.validation_set is None:
             return {}
         limit = self.config.data.validation_limit
-        items = self.validation_set
-        if limit > 0:
-            items = [items[i] for i in range(min(limit, len(items)))]
+        total = len(self.validation_set)
+        count = min(limit, total) if limit > 0 else total
+        items = [self.validation_set[i] for i in range(count)]
         result: dict[str, float] = {}
         if self.dist.is_main:
             scores = evaluate_separator(self.model, items, self.encoder, device=self.device)
