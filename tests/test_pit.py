@@ -153,6 +153,24 @@ def test_gradient_flows_through_the_chosen_pairs_only():
     torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-4, atol=1e-7)
 
 
+def test_cpu_chunks_follow_the_permutation(monkeypatch):
+    import torchlass.losses._fused as fused
+
+    estimates, targets = problem(2, 3, length=50, seed=19, dtype=torch.float32)
+    results = []
+    for chunk in (1 << 30, 100, 50):  # one chunk, two rows per chunk, one row per chunk
+        monkeypatch.setattr(fused, "_CHUNK_ELEMENTS", chunk)
+        x = estimates.clone().requires_grad_(True)
+        t = targets.clone().requires_grad_(True)
+        loss = pit_loss(x, t, reduction="none")
+        loss.square().sum().backward()
+        results.append((loss, x.grad, t.grad))
+    for loss, gx, gt in results[1:]:
+        torch.testing.assert_close(loss, results[0][0])
+        torch.testing.assert_close(gx, results[0][1])
+        torch.testing.assert_close(gt, results[0][2])
+
+
 def test_batch_equals_items_and_silent_rows():
     estimates, targets = problem(3, 3, seed=16, dtype=torch.float32)
     estimates[1] = 0.0

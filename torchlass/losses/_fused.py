@@ -64,7 +64,14 @@ def _chunks(rows: int, length: int, device: torch.device) -> list[slice]:
 
 def _rows(x: torch.Tensor, index: torch.Tensor | None, chunk: slice, dtype: torch.dtype
           ) -> torch.Tensor:
-    rows = x[chunk] if index is None else x.index_select(0, index[chunk])
+    """Rows ``chunk`` of ``x`` (rows ``index[chunk]`` if given) in ``dtype``."""
+    if index is None:
+        rows = x[chunk]
+    elif chunk.stop - chunk.start == 1 and x.device.type == "cpu":
+        start = int(index[chunk.start])  # one row: a view, no gather
+        rows = x[start:start + 1]
+    else:
+        rows = x.index_select(0, index[chunk])
     return rows.to(dtype)
 
 
