@@ -362,3 +362,15 @@ def test_is_available(monkeypatch):
         assert kernels.is_available(torch.zeros(2, device="cuda"))
         monkeypatch.setenv(kernels.ENV_SWITCH, "0")
         assert not kernels.is_available(torch.zeros(2, device="cuda"))
+
+
+def test_cpu_tensors_without_interpreter_raise(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    spec = torch.zeros(2, 3, dtype=torch.complex64)
+    with pytest.raises(kernels.DeviceError, match=r"fused_apply_real_imag_mask\(\): argument "
+                                                  r"'spec' expected a CUDA tensor .* got device "
+                                                  r"cpu"):
+        kernels.fused_apply_real_imag_mask(spec, spec.real, spec.imag)
+    with pytest.raises(kernels.DeviceError, match=r"fused_si_sdr\(\): argument 'estimate'"):
+        kernels.fused_si_sdr(spec.real, spec.imag)
+    assert issubclass(kernels.DeviceError, ValueError)

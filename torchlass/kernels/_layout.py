@@ -12,9 +12,12 @@ time-fastest mask with a frequency-fastest spectrogram still makes coalesced acc
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
+
+from torchlass.errors import TorchlassError
 
 #: Outer dims a kernel decomposes its program id into (besides the tile dims ``P, Q``).
 OUTER_DIMS = 3
@@ -58,6 +61,25 @@ def element_strides(t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> tup
     if t.is_complex():
         return tuple(torch.view_as_real(expanded).stride()[:-1])
     return tuple(expanded.stride())
+
+
+class DeviceError(TorchlassError, ValueError):
+    """A fused kernel got tensors it cannot run on (not CUDA, or on several devices)."""
+
+
+def check_kernel_device(fn: str, **tensors: torch.Tensor) -> None:
+    """Require one CUDA device for all ``tensors`` (any device under ``TRITON_INTERPRET=1``)."""
+    devices = sorted({str(t.device) for t in tensors.values()})
+    if len(devices) > 1:
+        names = ", ".join(f"'{n}' on {t.device}" for n, t in tensors.items())
+        raise DeviceError(f"{fn}(): arguments expected tensors on one device, got {names}")
+    name, first = next(iter(tensors.items()))
+    if first.device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        raise DeviceError(
+            f"{fn}(): argument '{name}' expected a CUDA tensor (CPU tensors run only under "
+            f"Triton's interpreter, TRITON_INTERPRET=1), got device {first.device}; the eager "
+            "torchlass functions handle every device"
+        )
 
 
 def plan_tiles(shape: tuple[int, ...], strides: list[tuple[int, ...]],

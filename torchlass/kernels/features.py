@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from torchlass.errors import ValueRangeError, check_dtype
-from torchlass.kernels._layout import grad_buffer
+from torchlass.kernels._layout import check_kernel_device, grad_buffer
 from torchlass.kernels._tiles import launch_elementwise, load_tile, store_tile, tile_coords
 
 __all__ = ["fused_magnitude_phase"]
@@ -146,6 +146,7 @@ def fused_magnitude_phase(
     Raises:
         DTypeError: ``spec`` is not complex.
         ValueRangeError: ``eps`` is not positive.
+        DeviceError: ``spec`` is not on a CUDA device.
 
     Examples:
         >>> mag, cos, sin = fused_magnitude_phase(torch.tensor([[3 + 4j]]))  # doctest: +SKIP
@@ -156,4 +157,5 @@ def fused_magnitude_phase(
     check_dtype(spec, fn, "spec", complex_=True)
     if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
         raise ValueRangeError(f"{fn}(): argument 'eps' expected a positive float, got {eps!r}")
+    check_kernel_device(fn, spec=spec)
     return _FusedMagnitudePhase.apply(spec.resolve_conj(), float(eps))

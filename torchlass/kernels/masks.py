@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 
 from torchlass.errors import ShapeError, check_dtype
-from torchlass.kernels._layout import empty_like_layout, grad_buffer
+from torchlass.kernels._layout import check_kernel_device, empty_like_layout, grad_buffer
 from torchlass.kernels._tiles import launch_elementwise, load_tile, store_tile, tanh, tile_coords
 
 __all__ = [
@@ -233,11 +233,7 @@ def _check(fn: str, spec: torch.Tensor, **planes: torch.Tensor) -> None:
             f"{fn}(): arguments {', '.join(repr(n) for n in ['spec', *planes])} expected "
             f"shapes that broadcast together, got {got}"
         ) from None
-    devices = {t.device for t in (spec, *planes.values())}
-    if len(devices) > 1:
-        raise ShapeError(
-            f"{fn}(): arguments expected tensors on one device, got {sorted(map(str, devices))}"
-        )
+    check_kernel_device(fn, spec=spec, **planes)
 
 
 def _resolve(t: torch.Tensor) -> torch.Tensor:
@@ -274,7 +270,8 @@ def fused_apply_mag_phase_mask(
 
     Raises:
         DTypeError: ``spec`` is not complex or a logit is not real floating-point.
-        ShapeError: the shapes do not broadcast or the tensors are on different devices.
+        ShapeError: the shapes do not broadcast.
+        DeviceError: the tensors are not on one CUDA device.
 
     Examples:
         >>> y = torch.tensor([3 + 4j])
@@ -307,7 +304,8 @@ def fused_apply_real_imag_mask(
 
     Raises:
         DTypeError: ``spec`` is not complex or a mask is not real floating-point.
-        ShapeError: the shapes do not broadcast or the tensors are on different devices.
+        ShapeError: the shapes do not broadcast.
+        DeviceError: the tensors are not on one CUDA device.
 
     Examples:
         >>> fused_apply_real_imag_mask(torch.tensor([3 + 4j]), torch.tensor([0.5]),
@@ -338,7 +336,8 @@ def fused_apply_complex_ratio_mask(
 
     Raises:
         DTypeError: ``spec`` is not complex or a mask is not real floating-point.
-        ShapeError: the shapes do not broadcast or the tensors are on different devices.
+        ShapeError: the shapes do not broadcast.
+        DeviceError: the tensors are not on one CUDA device.
 
     Examples:
         >>> fused_apply_complex_ratio_mask(torch.tensor([3 + 4j]), torch.tensor([0.0]),

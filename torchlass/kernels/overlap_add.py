@@ -20,6 +20,7 @@ import triton
 import triton.language as tl
 
 from torchlass.errors import ShapeError, check_dtype, check_ndim, check_positive_int
+from torchlass.kernels._layout import check_kernel_device
 from torchlass.kernels._tiles import cast_for_store
 
 __all__ = ["fused_istft"]
@@ -155,6 +156,7 @@ def fused_istft(
         DTypeError: ``spec`` is not complex64/complex128 or ``window`` is not real.
         ShapeError: wrong number of bins, no frame, or a window longer than ``n_fft``.
         ValueRangeError: a non-positive ``n_fft``, ``hop_length`` or ``length``.
+        DeviceError: the tensors are not on one CUDA device.
 
     Examples:
         >>> x = torch.randn(2, 4000)
@@ -187,6 +189,7 @@ def fused_istft(
     if length is None:
         length = total - 2 * start
     check_positive_int(length, fn, "length")
+    check_kernel_device(fn, spec=spec, window=window)
     if window.requires_grad:
         return torch.istft(spec, n_fft, hop_length, window.shape[0], window, center=center,
                            length=length)

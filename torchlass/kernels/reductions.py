@@ -21,6 +21,7 @@ import triton
 import triton.language as tl
 
 from torchlass.errors import ShapeError, check_min_length, check_ndim, check_real_floating
+from torchlass.kernels._layout import check_kernel_device
 from torchlass.kernels._tiles import cast_for_store, sum_lanes
 
 __all__ = ["fused_mixture_gram", "fused_row_moments", "fused_si_sdr", "fused_snr"]
@@ -120,6 +121,7 @@ def _check_pair(fn: str, estimate: torch.Tensor, target: torch.Tensor) -> None:
         raise ShapeError(f"{fn}(): arguments 'estimate' and 'target' must have the same "
                          f"shape, got {tuple(estimate.shape)} and {tuple(target.shape)}")
     check_min_length(estimate, fn, "estimate", 1, why="the time axis must not be empty")
+    check_kernel_device(fn, estimate=estimate, target=target)
 
 
 def fused_row_moments(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -142,6 +144,7 @@ def fused_row_moments(estimate: torch.Tensor, target: torch.Tensor) -> torch.Ten
     Raises:
         DTypeError: an input is not real floating-point.
         ShapeError: the shapes differ or the time axis is empty.
+        DeviceError: the inputs are not on one CUDA device.
 
     Examples:
         >>> fused_row_moments(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]))  # doctest: +SKIP
@@ -194,6 +197,7 @@ def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: boo
     Raises:
         DTypeError: an input is not real floating-point.
         ShapeError: the shapes differ or the time axis is empty.
+        DeviceError: the inputs are not on one CUDA device.
 
     Examples:
         >>> target = torch.tensor([3.0, -0.5, 2.0, 7.0])
@@ -231,6 +235,7 @@ def fused_snr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool =
     Raises:
         DTypeError: an input is not real floating-point.
         ShapeError: the shapes differ or the time axis is empty.
+        DeviceError: the inputs are not on one CUDA device.
 
     Examples:
         >>> target = torch.tensor([1.0, -1.0, 1.0, -1.0])
@@ -292,6 +297,7 @@ def fused_mixture_gram(estimates: torch.Tensor, mixtures: torch.Tensor
     Raises:
         DTypeError: an input is not real floating-point.
         ShapeError: ranks, batch or time disagree.
+        DeviceError: the inputs are not on one CUDA device.
 
     Examples:
         >>> e, x = torch.randn(2, 4, 100), torch.randn(2, 2, 100)
@@ -308,6 +314,7 @@ def fused_mixture_gram(estimates: torch.Tensor, mixtures: torch.Tensor
     if batch != m_batch or length != m_length:
         raise ShapeError(f"{fn}(): arguments 'estimates' and 'mixtures' must agree in batch "
                          f"and time, got {tuple(estimates.shape)} and {tuple(mixtures.shape)}")
+    check_kernel_device(fn, estimates=estimates, mixtures=mixtures)
     estimates, mixtures = estimates.detach(), mixtures.detach()
     if torch.float64 in (estimates.dtype, mixtures.dtype):
         e, x = estimates.double(), mixtures.double()
