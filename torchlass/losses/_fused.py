@@ -6,7 +6,8 @@ gradient with respect to each signal is a per-row combination ``p * s + q * x + 
 two inputs. The autograd function below computes the few per-row sums in one pass, forms
 the error explicitly (no ``1 - cos^2`` cancellation), saves only the per-row scalars,
 and writes the gradient in a second pass. On the CPU the rows are processed in chunks
-that fit in cache, so no temporary as large as the input is ever allocated; elsewhere
+that fit in cache, so no temporary as large as the input is allocated (only the gradient
+itself); elsewhere
 (CUDA) the whole batch is one chunk. Sums use float32 at least, float64 for float64
 inputs; autocast is disabled inside.
 """

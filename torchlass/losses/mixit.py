@@ -70,7 +70,7 @@ def _inner_products(estimates: torch.Tensor, mixtures: torch.Tensor, dtype: torc
     x, y = estimates.to(dtype), mixtures.to(dtype)
     gram = torch.bmm(x, x.transpose(1, 2)).double()
     cross = torch.bmm(y, x.transpose(1, 2)).double()
-    power = torch.linalg.vecdot(y, y).double()
+    power = torch.linalg.vector_norm(y, dim=-1).double().square()
     return gram, cross, power
 
 
