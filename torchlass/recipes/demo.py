@@ -82,7 +82,7 @@ class DemoSettings:
     @classmethod
     def quick(cls) -> DemoSettings:
         """A few dozen steps on a small collection: checks the pipeline in under a minute."""
-        return cls(steps=30, train_clips_per_kind=4, heldout_clips_per_kind=1)
+        return cls(steps=30, train_clips_per_kind=4, heldout_clips_per_kind=1, batch_size=8)
 
 
 def demo_config(settings: DemoSettings, out_dir: str | Path) -> Config:
