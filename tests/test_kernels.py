@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -357,6 +359,7 @@ def test_mixture_gram_matches_float64(dtype):
 def test_is_available(monkeypatch):
     assert not kernels.is_available(torch.zeros(2))
     assert not kernels.is_available()
+    assert not kernels.is_available([1.0], "x")  # not tensors: the eager path reports them
     assert kernels.triton_importable()
     if torch.cuda.is_available():
         assert kernels.is_available(torch.zeros(2, device="cuda"))
@@ -374,3 +377,12 @@ def test_cpu_tensors_without_interpreter_raise(monkeypatch):
     with pytest.raises(kernels.DeviceError, match=r"fused_si_sdr\(\): argument 'estimate'"):
         kernels.fused_si_sdr(spec.real, spec.imag)
     assert issubclass(kernels.DeviceError, ValueError)
+
+
+def test_api_page_example_runs(capsys):
+    page = Path(__file__).resolve().parents[1] / "docs" / "api" / "kernels.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})
+    assert capsys.readouterr().out.strip() == "False"  # a CPU tensor: the eager path

@@ -62,12 +62,14 @@ def triton_importable() -> bool:
     return True
 
 
-def is_available(*tensors: torch.Tensor) -> bool:
+def is_available(*tensors: object) -> bool:
     """Whether the fused kernels should handle these tensors.
 
-    True when every tensor is on a CUDA device, Triton can be imported and the fused path
-    is not switched off with the environment variable ``TORCHLASS_KERNELS=0``. CPU tensors
-    always take the eager path (the Triton interpreter is for testing only).
+    True when every argument is a tensor on a CUDA device, Triton can be imported, the
+    fused path is not switched off with the environment variable ``TORCHLASS_KERNELS=0``
+    and no ``torch.compile`` trace is running (the compiler fuses the eager code itself).
+    CPU tensors always take the eager path (the Triton interpreter is for testing only);
+    a non-tensor argument gives False, so that the eager function reports it.
 
     Args:
         *tensors: the inputs of the operation to dispatch.
@@ -81,9 +83,16 @@ def is_available(*tensors: torch.Tensor) -> bool:
     """
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return False
-    if not tensors or not all(t.is_cuda for t in tensors):
+    if not tensors or not all(isinstance(t, torch.Tensor) and t.is_cuda for t in tensors):
+        return False
+    if _compiling():
         return False
     return triton_importable()
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and getattr(compiler, "is_compiling", bool)())
 
 
 def __getattr__(name: str) -> Any:
