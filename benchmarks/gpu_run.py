@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -48,11 +49,13 @@ from torchlass.masks import (  # noqa: E402
 from torchlass.metrics import si_sdr  # noqa: E402
 from torchlass.stft import istft, magnitude_phase, stft  # noqa: E402
 
-FULL = {"batch": 16, "length": 320000, "n_fft": 2048, "hop": 320, "si_sdr": (16, 4, 160000),
+Config = dict[str, Any]
+Mask = Callable[..., torch.Tensor]
+FULL: Config = {"batch": 16, "length": 320000, "n_fft": 2048, "hop": 320, "si_sdr": (16, 4, 160000),
         "mixit": (8, 8, 2, 64000)}
-TINY = {"batch": 2, "length": 2000, "n_fft": 64, "hop": 16, "si_sdr": (2, 2, 3000),
+TINY: Config = {"batch": 2, "length": 2000, "n_fft": 64, "hop": 16, "si_sdr": (2, 2, 3000),
         "mixit": (2, 4, 2, 3000)}
-FAMILIES = {
+FAMILIES: dict[str, tuple[Mask, Mask, int]] = {
     "mag-phase": (apply_mag_phase_mask, kernels.fused_apply_mag_phase_mask, 3),
     "real/imag": (apply_real_imag_mask, kernels.fused_apply_real_imag_mask, 2),
     "complex ratio": (apply_complex_ratio_mask, kernels.fused_apply_complex_ratio_mask, 2),
@@ -107,7 +110,7 @@ def _grad(out: torch.Tensor | tuple[torch.Tensor, ...], inputs: list[torch.Tenso
     return torch.autograd.grad(out, inputs, cotangents)
 
 
-def mask_inputs(cfg: dict, device: torch.device, planes: int, freq_fastest: bool):
+def mask_inputs(cfg: Config, device: torch.device, planes: int, freq_fastest: bool):
     """Spectrogram (batch, 1, 1, F, T) and planes sliced from one network output."""
     batch, bins = cfg["batch"], cfg["n_fft"] // 2 + 1
     frames = 1 + cfg["length"] // cfg["hop"]
@@ -126,7 +129,7 @@ def mask_inputs(cfg: dict, device: torch.device, planes: int, freq_fastest: bool
 ERRORS: list[str] = []  # failures of one check or timing, reported instead of aborting
 
 
-def check_all(cfg: dict, device: torch.device) -> list[tuple[str, float, float]]:
+def check_all(cfg: Config, device: torch.device) -> list[tuple[str, float, float]]:
     """(what, relative max error, tolerance) for every kernel against its reference."""
     rows: list[tuple[str, float, float]] = []
     for group in (_check_masks, _check_stft, _check_losses):
@@ -138,7 +141,7 @@ def check_all(cfg: dict, device: torch.device) -> list[tuple[str, float, float]]
     return rows
 
 
-def _check_masks(cfg: dict, device: torch.device) -> list[tuple[str, float, float]]:
+def _check_masks(cfg: Config, device: torch.device) -> list[tuple[str, float, float]]:
     rows = []
     for name, (eager, fused, planes) in FAMILIES.items():
         spec, masks = mask_inputs(cfg, device, planes, freq_fastest=True)
@@ -151,18 +154,18 @@ def _check_masks(cfg: dict, device: torch.device) -> list[tuple[str, float, floa
     return rows
 
 
-def _check_stft(cfg: dict, device: torch.device) -> list[tuple[str, float, float]]:
+def _check_stft(cfg: Config, device: torch.device) -> list[tuple[str, float, float]]:
     rows = []
     n_fft, hop = cfg["n_fft"], cfg["hop"]
     x = 0.1 * torch.randn(cfg["batch"], cfg["length"], device=device)
     window = torch.hann_window(n_fft, device=device)
     spec = torch.stft(x, n_fft, hop, window=window, return_complex=True).requires_grad_(True)
-    got, want = kernels.fused_magnitude_phase(spec), magnitude_phase(spec)
-    for label, a, b in zip(("magnitude", "cos", "sin"), got, want, strict=True):
+    features, reference = kernels.fused_magnitude_phase(spec), magnitude_phase(spec)
+    for label, a, b in zip(("magnitude", "cos", "sin"), features, reference, strict=True):
         rows.append((f"features, {label}", _rel_error(a, b), 1e-5))
-    cots = tuple(torch.randn_like(w) for w in want)
-    rows.append(("features, gradient", _rel_error(_grad(got, [spec], cots)[0],
-                                                 _grad(want, [spec], cots)[0]), 1e-5))
+    cots = tuple(torch.randn_like(w) for w in reference)
+    rows.append(("features, gradient", _rel_error(_grad(features, [spec], cots)[0],
+                                                 _grad(reference, [spec], cots)[0]), 1e-5))
     got = kernels.fused_istft(spec, n_fft=n_fft, hop_length=hop, window=window,
                               length=cfg["length"])
     want = torch.istft(spec, n_fft, hop, window=window, length=cfg["length"])
@@ -173,7 +176,7 @@ def _check_stft(cfg: dict, device: torch.device) -> list[tuple[str, float, float
     return rows
 
 
-def _check_losses(cfg: dict, device: torch.device) -> list[tuple[str, float, float]]:
+def _check_losses(cfg: Config, device: torch.device) -> list[tuple[str, float, float]]:
     rows = []
     target = torch.randn(*cfg["si_sdr"], device=device)
     estimate = (target + 0.1 * torch.randn_like(target)).requires_grad_(True)
@@ -183,9 +186,9 @@ def _check_losses(cfg: dict, device: torch.device) -> list[tuple[str, float, flo
                                                 _grad(want.sum(), [estimate],
                                                       want.new_ones(()))[0]), 1e-4))
     estimates, mixtures = mixit_inputs(cfg, device)
-    got = kernels.fused_mixture_gram(estimates, mixtures)
-    want = mixit_module._inner_products(estimates, mixtures, torch.float64)
-    for label, a, b in zip(("Gram", "cross", "power"), got, want, strict=True):
+    fused_gram = kernels.fused_mixture_gram(estimates, mixtures)
+    eager_gram = mixit_module._inner_products(estimates, mixtures, torch.float64)
+    for label, a, b in zip(("Gram", "cross", "power"), fused_gram, eager_gram, strict=True):
         rows.append((f"MixIT {label} (vs float64)", _rel_error(a, b), 1e-5))
     eager_loss, eager_assign = mixit_loss(estimates, mixtures, return_assignment=True)
     with FusedMixIT():
@@ -195,7 +198,7 @@ def _check_losses(cfg: dict, device: torch.device) -> list[tuple[str, float, flo
     return rows
 
 
-def mixit_inputs(cfg: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def mixit_inputs(cfg: Config, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     batch, num_est, num_mix, length = cfg["mixit"]
     g = torch.Generator(device=device).manual_seed(1)
     sources = torch.randn(batch, num_est, length, device=device, generator=g)
@@ -209,14 +212,18 @@ class FusedMixIT:
 
     def __enter__(self) -> None:
         self.original = mixit_module._inner_products
-        mixit_module._inner_products = (
-            lambda e, m, dtype: kernels.fused_mixture_gram(e, m))
+
+        def fused(estimates: torch.Tensor, mixtures: torch.Tensor, dtype: torch.dtype
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            return kernels.fused_mixture_gram(estimates, mixtures)
+
+        mixit_module._inner_products = fused
 
     def __exit__(self, *exc: object) -> None:
         mixit_module._inner_products = self.original
 
 
-def time_all(cfg: dict, device: torch.device, iters: int, warmup: int, compile_: bool,
+def time_all(cfg: Config, device: torch.device, iters: int, warmup: int, compile_: bool,
              compile_backward: bool) -> list[Row]:
     def t(fn: Callable[[], object]) -> float | None:
         try:
@@ -243,7 +250,7 @@ def time_all(cfg: dict, device: torch.device, iters: int, warmup: int, compile_:
     return rows
 
 
-def _time_mask(name: str, eager: Callable, fused: Callable, planes: int, cfg: dict,
+def _time_mask(name: str, eager: Callable, fused: Callable, planes: int, cfg: Config,
                device: torch.device, t: Callable, compile_: bool, compile_backward: bool
                ) -> list[Row]:
     spec, masks = mask_inputs(cfg, device, planes, freq_fastest=False)
@@ -271,7 +278,7 @@ def _time_mask(name: str, eager: Callable, fused: Callable, planes: int, cfg: di
     ]
 
 
-def _time_stft(cfg: dict, device: torch.device, t: Callable) -> list[Row]:
+def _time_stft(cfg: Config, device: torch.device, t: Callable) -> list[Row]:
     n_fft, hop, length = cfg["n_fft"], cfg["hop"], cfg["length"]
     x = 0.1 * torch.randn(cfg["batch"], length, device=device)
     window = torch.hann_window(n_fft, device=device)
@@ -322,7 +329,7 @@ def _time_stft(cfg: dict, device: torch.device, t: Callable) -> list[Row]:
     return rows
 
 
-def _time_losses(cfg: dict, device: torch.device, t: Callable) -> list[Row]:
+def _time_losses(cfg: Config, device: torch.device, t: Callable) -> list[Row]:
     target = torch.randn(*cfg["si_sdr"], device=device)
     estimate = (target + 0.1 * torch.randn_like(target)).requires_grad_(True)
     pair_bytes = 2 * target.numel() * 4

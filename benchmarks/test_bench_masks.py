@@ -12,13 +12,15 @@ takes longer than every other smoke case together). ``extra_info`` holds the mem
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
 from benchmarks.conftest import report_bandwidth, synchronize
 from torchlass.masks import apply_complex_ratio_mask, apply_mag_phase_mask, apply_real_imag_mask
 
-FAMILIES = {
+FAMILIES: dict[str, tuple[Callable[..., torch.Tensor], str, int]] = {
     "mag_phase": (apply_mag_phase_mask, "fused_apply_mag_phase_mask", 3),
     "real_imag": (apply_real_imag_mask, "fused_apply_real_imag_mask", 2),
     "complex_ratio": (apply_complex_ratio_mask, "fused_apply_complex_ratio_mask", 2),

@@ -90,7 +90,7 @@ def _real_dtype(spec: torch.Tensor) -> torch.dtype:
 
 class _FusedMagnitudePhase(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, spec: torch.Tensor, eps: float  # type: ignore[override]
+    def forward(ctx, spec: torch.Tensor, eps: float
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         shape = tuple(spec.shape)
         dtype = _real_dtype(spec)
@@ -105,8 +105,7 @@ class _FusedMagnitudePhase(torch.autograd.Function):
         return outs[0], outs[1], outs[2]
 
     @staticmethod
-    def backward(ctx, *grads: torch.Tensor | None  # type: ignore[override]
-                 ) -> tuple[torch.Tensor | None, None]:
+    def backward(ctx, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, None]:
         (spec,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None

@@ -173,8 +173,7 @@ _BACKWARD_FAST = ("X_FAST", "A_FAST", "B_FAST", "C_FAST", "G_FAST", "DX_FAST", "
 
 class _FusedMask(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, mode: int, spec: torch.Tensor, *planes: torch.Tensor  # type: ignore[override]
-                ) -> torch.Tensor:
+    def forward(ctx, mode: int, spec: torch.Tensor, *planes: torch.Tensor) -> torch.Tensor:
         cd = _compute_dtype(spec, list(planes))
         shape = tuple(torch.broadcast_shapes(spec.shape, *(p.shape for p in planes)))
         out = empty_like_layout(shape, cd.to_complex(), spec)
@@ -187,8 +186,7 @@ class _FusedMask(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor  # type: ignore[override]
-                 ) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         spec, *planes = ctx.saved_tensors
         inputs = [spec, *planes]
         needs = list(ctx.needs_input_grad[1:])

@@ -79,7 +79,7 @@ def _ola_backward_kernel(g_ptr, w_ptr, df_ptr, T, N_FFT, HOP, START, L, OVERLAP,
 
 class _OverlapAdd(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, frames: torch.Tensor, window: torch.Tensor, hop: int,  # type: ignore[override]
+    def forward(ctx, frames: torch.Tensor, window: torch.Tensor, hop: int,
                 start: int, length: int) -> torch.Tensor:
         rows, n_frames, n_fft = frames.shape
         cd = torch.float64 if frames.dtype == torch.float64 else torch.float32
@@ -95,8 +95,7 @@ class _OverlapAdd(torch.autograd.Function):
         return y
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor  # type: ignore[override]
-                 ) -> tuple[torch.Tensor | None, None, None, None, None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None, None]:
         (window,) = ctx.saved_tensors
         n_frames, n_fft, hop, start, length, cd = ctx.meta
         rows = grad.shape[0]

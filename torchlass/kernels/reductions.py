@@ -84,7 +84,7 @@ def _moments_backward_kernel(x_ptr, s_ptr, g_ptr, dx_ptr, ds_ptr, T, sx_row, sx_
 
 class _RowMoments(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         rows, length = x.shape
         n_chunks = triton.cdiv(length, _CHUNK)
         partial = torch.empty(rows, n_chunks, 5, dtype=torch.float64, device=x.device)
@@ -97,8 +97,7 @@ class _RowMoments(torch.autograd.Function):
         return partial.sum(1)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor  # type: ignore[override]
-                 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x, s = ctx.saved_tensors
         need_dx, need_ds = ctx.needs_input_grad
         rows, length = x.shape
