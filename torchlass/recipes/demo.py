@@ -133,13 +133,15 @@ def _figure(path: Path, items: list[dict[str, Any]], estimates: list[torch.Tenso
     fig, axes = plt.subplots(len(items), 3, figsize=(11, 2.6 * len(items)), squeeze=False)
     window = torch.hann_window(256)
     for row, (item, estimate) in enumerate(zip(items, estimates, strict=True)):
-        for col, (title, signal) in enumerate((("mixture", item["mixture"]),
-                                               ("target", item["target"]),
-                                               ("estimate", estimate))):
-            spec = torch.stft(signal.reshape(-1), 256, 64, window=window, return_complex=True)
-            db = 20 * torch.log10(spec.abs().clamp_min(1e-5))
+        panels = (("mixture", item["mixture"]), ("target", item["target"]),
+                  ("estimate", estimate))
+        dbs = [20 * torch.log10(torch.stft(signal.reshape(-1), 256, 64, window=window,
+                                           return_complex=True).abs().clamp_min(1e-5))
+               for _, signal in panels]
+        top = float(dbs[0].max())  # one 70 dB colour range per row, from the mixture's peak
+        for col, ((title, signal), db) in enumerate(zip(panels, dbs, strict=True)):
             ax = axes[row, col]
-            ax.imshow(db.numpy(), origin="lower", aspect="auto", vmin=-90, vmax=float(db.max()),
+            ax.imshow(db.numpy(), origin="lower", aspect="auto", vmin=top - 70, vmax=top,
                       extent=(0, signal.shape[-1] / sample_rate, 0, sample_rate / 2000))
             ax.set_title(f"{title}: {item['caption']!r}" if col == 0 else title, fontsize=9)
             ax.set_xlabel("time (s)")
