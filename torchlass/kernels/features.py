@@ -16,7 +16,14 @@ import triton.language as tl
 
 from torchlass.errors import ValueRangeError, check_dtype
 from torchlass.kernels._layout import check_kernel_device, grad_buffer
-from torchlass.kernels._tiles import launch_elementwise, load_tile, store_tile, tile_coords
+from torchlass.kernels._tiles import (
+    launch_elementwise,
+    load_complex_tile,
+    load_tile,
+    store_complex_tile,
+    store_tile,
+    tile_coords,
+)
 
 __all__ = ["fused_magnitude_phase"]
 
@@ -32,8 +39,7 @@ def _features_forward_kernel(
     CD: tl.constexpr, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
     i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr = load_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
-    xi = load_tile(x_ptr + 1, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
     mag = tl.sqrt(tl.maximum(xr * xr + xi * xi, eps))
     store_tile(m_ptr, mag, i0, i1, i2, p, q, P, Q, m0, m1, m2, mp, mq, M_FAST)
     store_tile(c_ptr, xr / mag, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST)
@@ -54,8 +60,7 @@ def _features_backward_kernel(
     WIDE: tl.constexpr,
 ):
     i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr = load_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
-    xi = load_tile(x_ptr + 1, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
     power = xr * xr + xi * xi
     mag = tl.sqrt(tl.maximum(power, eps))
     cos = xr / mag
@@ -76,8 +81,7 @@ def _features_backward_kernel(
         gs = load_tile(gs_ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, S_FAST, CD)
         dxr -= gs * k * cos * sin / mag
         dxi += gs * (1.0 - k * sin * sin) / mag
-    store_tile(dx_ptr, dxr, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
-    store_tile(dx_ptr + 1, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
+    store_complex_tile(dx_ptr, dxr, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
 
 
 _FORWARD_FAST = ("X_FAST", "M_FAST", "C_FAST", "S_FAST")

@@ -19,7 +19,15 @@ import triton.language as tl
 
 from torchlass.errors import ShapeError, check_dtype
 from torchlass.kernels._layout import check_kernel_device, empty_like_layout, grad_buffer
-from torchlass.kernels._tiles import launch_elementwise, load_tile, store_tile, tanh, tile_coords
+from torchlass.kernels._tiles import (
+    launch_elementwise,
+    load_complex_tile,
+    load_tile,
+    store_complex_tile,
+    store_tile,
+    tanh,
+    tile_coords,
+)
 
 __all__ = [
     "fused_apply_complex_ratio_mask",
@@ -66,8 +74,8 @@ def _mask_forward_kernel(
     BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
     i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr = load_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
-    xi = load_tile(x_ptr + 1, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST,
+                                   CD)
     z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
     z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
     if MODE == 2:
@@ -81,8 +89,7 @@ def _mask_forward_kernel(
     else:
         yr = a * xr - b * xi
         yi = a * xi + b * xr
-    store_tile(y_ptr, yr, i0, i1, i2, p, q, P, Q, y0, y1, y2, yp, yq, Y_FAST)
-    store_tile(y_ptr + 1, yi, i0, i1, i2, p, q, P, Q, y0, y1, y2, yp, yq, Y_FAST)
+    store_complex_tile(y_ptr, yr, yi, i0, i1, i2, p, q, P, Q, y0, y1, y2, yp, yq, Y_FAST)
 
 
 @triton.jit
@@ -105,8 +112,8 @@ def _mask_backward_kernel(
     BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
     i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    gr = load_tile(g_ptr, i0, i1, i2, p, q, P, Q, g0, g1, g2, gp, gq, G_FAST, CD)
-    gi = load_tile(g_ptr + 1, i0, i1, i2, p, q, P, Q, g0, g1, g2, gp, gq, G_FAST, CD)
+    gr, gi = load_complex_tile(g_ptr, i0, i1, i2, p, q, P, Q, g0, g1, g2, gp, gq, G_FAST,
+                                   CD)
     z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
     z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
     if MODE == 2:
@@ -121,11 +128,10 @@ def _mask_backward_kernel(
         else:  # conj(a + j b) * g
             dxr = gr * a + gi * b
             dxi = gi * a - gr * b
-        store_tile(dx_ptr, dxr, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
-        store_tile(dx_ptr + 1, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
+        store_complex_tile(dx_ptr, dxr, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
     if NEED_D0 or NEED_D1 or NEED_D2:
-        xr = load_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
-        xi = load_tile(x_ptr + 1, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+        xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST,
+                                       CD)
         if MODE == 0:
             da = gr * xr
             db = gi * xi
