@@ -256,6 +256,7 @@ def test_chunked_cpu_path_equals_one_chunk(monkeypatch):
     results = {}
     for chunk in (1 << 30, 120, 10):  # one chunk; two rows per chunk; one row per chunk
         monkeypatch.setattr(fused, "_CHUNK_ELEMENTS", chunk)
+        monkeypatch.setattr(fused, "_THREADED_CHUNK_ELEMENTS", chunk)
         for loss in SNR_LOSSES:
             x = estimate.clone().requires_grad_(True)
             t = target.clone().requires_grad_(True)

@@ -160,6 +160,7 @@ def test_cpu_chunks_follow_the_permutation(monkeypatch):
     results = []
     for chunk in (1 << 30, 100, 50):  # one chunk, two rows per chunk, one row per chunk
         monkeypatch.setattr(fused, "_CHUNK_ELEMENTS", chunk)
+        monkeypatch.setattr(fused, "_THREADED_CHUNK_ELEMENTS", chunk)
         x = estimates.clone().requires_grad_(True)
         t = targets.clone().requires_grad_(True)
         loss = pit_loss(x, t, reduction="none")

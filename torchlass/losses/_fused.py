@@ -22,7 +22,12 @@ import torch
 from torchlass.errors import check_finite as _check_finite
 
 _DB = 10.0 / math.log(10.0)
-_CHUNK_ELEMENTS = 1 << 18  # about 1 MiB of float32 per temporary: stays in cache
+# Rows are processed in chunks of about this many samples on the CPU. With one thread,
+# 1 MiB of float32 per temporary stays in cache. With several, every op is a parallel
+# region whose thread synchronisation costs far more than the op on a busy CPU, so the
+# chunks are larger and fewer (16 MiB, still under glibc's 32 MiB mmap threshold).
+_CHUNK_ELEMENTS = 1 << 18
+_THREADED_CHUNK_ELEMENTS = 1 << 22
 
 
 class LossConfig(NamedTuple):
@@ -59,7 +64,8 @@ def snr_family_loss(
 def _chunks(rows: int, length: int, device: torch.device) -> list[slice]:
     if device.type != "cpu":
         return [slice(0, rows)]
-    step = max(1, _CHUNK_ELEMENTS // max(length, 1))
+    elements = _CHUNK_ELEMENTS if torch.get_num_threads() == 1 else _THREADED_CHUNK_ELEMENTS
+    step = max(1, elements // max(length, 1))
     return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
 
 
