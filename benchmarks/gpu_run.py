@@ -69,23 +69,29 @@ def _sync(device: torch.device) -> None:
 
 
 def time_us(fn: Callable[[], object], device: torch.device, iters: int, warmup: int) -> float:
-    """Median wall time of ``fn`` in microseconds (CUDA events on the GPU)."""
+    """Median time of ``fn`` in microseconds.
+
+    On the GPU every call is bracketed by CUDA events and all calls are queued before one
+    synchronisation (as ``triton.testing.do_bench`` does), so the host's launch overhead
+    counts only where it leaves the GPU idle.
+    """
     for _ in range(warmup):
         fn()
     _sync(device)
-    times = []
-    for _ in range(iters):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    if device.type == "cuda":
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                  for _ in range(iters)]
+        for start, end in events:
             start.record()
             fn()
             end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) * 1e3)
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e6)
+        torch.cuda.synchronize(device)
+        return statistics.median(start.elapsed_time(end) * 1e3 for start, end in events)
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e6)
     return statistics.median(times)
 
 

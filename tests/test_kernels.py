@@ -167,8 +167,8 @@ def test_mask_unmergeable_layout_falls_back_to_contiguous():
     spec = _randn(2, 1, 2, 1, 2, 3, dtype=torch.complex64)
     mask_real = _randn(1, 2, 1, 2, 1, 3)
     mask_imag = _randn(2, 2, 2, 2, 2, 3)
-    assert plan_tiles((2, 2, 2, 2, 2, 3), [(12, 0, 6, 0, 3, 1), (0, 6, 0, 3, 0, 1),
-                                           (48, 24, 12, 6, 3, 1)], [True, False, False]) is None
+    assert plan_tiles((2, 2, 2, 2, 2, 3), ((12, 0, 6, 0, 3, 1), (0, 6, 0, 3, 0, 1),
+                                           (48, 24, 12, 6, 3, 1)), (True, False, False)) is None
     torch.testing.assert_close(kernels.fused_apply_real_imag_mask(spec, mask_real, mask_imag),
                                apply_real_imag_mask(spec, mask_real, mask_imag))
 

@@ -12,6 +12,7 @@ time-fastest mask with a frequency-fastest spectrogram still makes coalesced acc
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -51,16 +52,34 @@ class TilePlan:
         return self.strides[i]
 
 
-def element_strides(t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> tuple[int, ...]:
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The broadcast of ``shapes`` (NumPy rules), or None if they do not broadcast.
+
+    A few microseconds, where :func:`torch.broadcast_shapes` costs tens: it runs on every
+    fused call.
+    """
+    ndim = max(len(s) for s in shapes)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, size in enumerate(shape, start=ndim - len(shape)):
+            if size != 1:
+                if out[i] not in (1, size):
+                    return None
+                out[i] = size
+    return tuple(out)
+
+
+def element_strides(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Strides of ``t`` broadcast to ``shape``, in units of its real scalars.
 
-    A complex tensor is addressed through :func:`torch.view_as_real`: element ``e`` has
-    its real part at ``offset(e)`` and its imaginary part at ``offset(e) + 1``.
+    A broadcast dim gets stride 0. A complex tensor is addressed as its
+    :func:`torch.view_as_real` view: element ``e`` has its real part at ``offset(e)`` and
+    its imaginary part at ``offset(e) + 1``, so its strides are doubled.
     """
-    expanded = t.expand(shape)
-    if t.is_complex():
-        return tuple(torch.view_as_real(expanded).stride()[:-1])
-    return tuple(expanded.stride())
+    scale = 2 if t.is_complex() else 1
+    sizes = t.shape
+    lead = (0,) * (len(shape) - len(sizes))
+    return lead + tuple(0 if n == 1 else s * scale for n, s in zip(sizes, t.stride(), strict=True))
 
 
 class DeviceError(TorchlassError, ValueError):
@@ -69,8 +88,7 @@ class DeviceError(TorchlassError, ValueError):
 
 def check_kernel_device(fn: str, **tensors: torch.Tensor) -> None:
     """Require one CUDA device for all ``tensors`` (any device under ``TRITON_INTERPRET=1``)."""
-    devices = sorted({str(t.device) for t in tensors.values()})
-    if len(devices) > 1:
+    if len({t.device for t in tensors.values()}) > 1:
         names = ", ".join(f"'{n}' on {t.device}" for n, t in tensors.items())
         raise DeviceError(f"{fn}(): arguments expected tensors on one device, got {names}")
     name, first = next(iter(tensors.items()))
@@ -82,12 +100,14 @@ def check_kernel_device(fn: str, **tensors: torch.Tensor) -> None:
         )
 
 
-def plan_tiles(shape: tuple[int, ...], strides: list[tuple[int, ...]],
-               complex_flags: list[bool]) -> TilePlan | None:
+@functools.lru_cache(maxsize=512)
+def plan_tiles(shape: tuple[int, ...], strides: tuple[tuple[int, ...], ...],
+               complex_flags: tuple[bool, ...]) -> TilePlan | None:
     """Plan a launch over ``shape`` for operands with the given element strides.
 
     Returns None when, after merging, more than ``OUTER_DIMS + 2`` dims remain (callers then
-    make their inputs contiguous, which always merges to one dim).
+    make their inputs contiguous, which always merges to one dim). Plans are cached: a
+    training loop repeats the same few layouts.
     """
     dims = [(size, [s[d] for s in strides]) for d, size in enumerate(shape) if size != 1]
     merged: list[tuple[int, list[int]]] = []

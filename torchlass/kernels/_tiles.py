@@ -170,8 +170,8 @@ def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
     merge (rare) fall back to contiguous copies of the inputs, then of the outputs.
     """
     operands = inputs + outputs
-    plan = plan_tiles(shape, [element_strides(t, shape) for t in operands],
-                      [t.is_complex() for t in operands])
+    plan = plan_tiles(shape, tuple(element_strides(t, shape) for t in operands),
+                      tuple(t.is_complex() for t in operands))
     if plan is None:
         inputs = [t.expand(shape).contiguous() for t in inputs]
         temps = [t.contiguous() for t in outputs]

@@ -18,7 +18,12 @@ import triton
 import triton.language as tl
 
 from torchlass.errors import ShapeError, check_dtype
-from torchlass.kernels._layout import check_kernel_device, empty_like_layout, grad_buffer
+from torchlass.kernels._layout import (
+    broadcast_shape,
+    check_kernel_device,
+    empty_like_layout,
+    grad_buffer,
+)
 from torchlass.kernels._tiles import (
     launch_elementwise,
     load_complex_tile,
@@ -166,10 +171,9 @@ def _mask_backward_kernel(
 
 def _compute_dtype(spec: torch.Tensor, planes: list[torch.Tensor]) -> torch.dtype:
     """Real dtype of the result, as :mod:`torchlass.masks` promotes (at least float32)."""
-    dtype = torch.float32 if spec.dtype == torch.complex32 else spec.real.dtype
-    for plane in planes:
-        dtype = torch.promote_types(dtype, torch.float32 if plane.dtype in _HALF else plane.dtype)
-    return dtype
+    dtypes = [spec.dtype, *(p.dtype for p in planes)]
+    return torch.float64 if torch.complex128 in dtypes or torch.float64 in dtypes else (
+        torch.float32)
 
 
 _FORWARD_FAST = ("X_FAST", "A_FAST", "B_FAST", "C_FAST", "Y_FAST")
@@ -179,9 +183,9 @@ _BACKWARD_FAST = ("X_FAST", "A_FAST", "B_FAST", "C_FAST", "G_FAST", "DX_FAST", "
 
 class _FusedMask(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, mode: int, spec: torch.Tensor, *planes: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, mode: int, shape: tuple[int, ...], spec: torch.Tensor,
+                *planes: torch.Tensor) -> torch.Tensor:
         cd = _compute_dtype(spec, list(planes))
-        shape = tuple(torch.broadcast_shapes(spec.shape, *(p.shape for p in planes)))
         out = empty_like_layout(shape, cd.to_complex(), spec)
         ctx.save_for_backward(spec, *planes)
         ctx.mode, ctx.cd, ctx.shape = mode, cd, shape
@@ -195,7 +199,7 @@ class _FusedMask(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         spec, *planes = ctx.saved_tensors
         inputs = [spec, *planes]
-        needs = list(ctx.needs_input_grad[1:])
+        needs = list(ctx.needs_input_grad[2:])
         cd, shape = ctx.cd, ctx.shape
         buffers = [
             grad_buffer(t, shape, cd.to_complex() if t.is_complex() else cd, grad)
@@ -215,7 +219,7 @@ class _FusedMask(torch.autograd.Function):
                      "NEED_D1": needs[2], "NEED_D2": needs[3]}
             launch_elementwise(_mask_backward_kernel, _BACKWARD_FAST, shape,
                                [spec, *z, grad.resolve_conj()], outs, flags, cd)
-        grads: list[torch.Tensor | None] = [None]
+        grads: list[torch.Tensor | None] = [None, None]
         for t, b in zip(inputs, buffers, strict=True):
             if b is None:
                 grads.append(None)
@@ -224,20 +228,21 @@ class _FusedMask(torch.autograd.Function):
         return tuple(grads)
 
 
-def _check(fn: str, spec: torch.Tensor, **planes: torch.Tensor) -> None:
+def _check(fn: str, spec: torch.Tensor, **planes: torch.Tensor) -> tuple[int, ...]:
+    """Validate the inputs; return their broadcast shape."""
     check_dtype(spec, fn, "spec", complex_=True)
     for name, plane in planes.items():
         check_dtype(plane, fn, name, complex_=False)
     shapes = [tuple(spec.shape)] + [tuple(p.shape) for p in planes.values()]
-    try:
-        torch.broadcast_shapes(*shapes)
-    except RuntimeError:
+    shape = broadcast_shape(*shapes)
+    if shape is None:
         got = " and ".join(f"{n} {s}" for n, s in zip(["spec", *planes], shapes, strict=True))
         raise ShapeError(
             f"{fn}(): arguments {', '.join(repr(n) for n in ['spec', *planes])} expected "
             f"shapes that broadcast together, got {got}"
-        ) from None
+        )
     check_kernel_device(fn, spec=spec, **planes)
+    return shape
 
 
 def _resolve(t: torch.Tensor) -> torch.Tensor:
@@ -283,9 +288,9 @@ def fused_apply_mag_phase_mask(
         ...                            torch.tensor([0.0]))  # doctest: +SKIP
         tensor([1.5000+2.j])
     """
-    _check("fused_apply_mag_phase_mask", spec, mag_logit=mag_logit,
-           phase_real_logit=phase_real_logit, phase_imag_logit=phase_imag_logit)
-    return _FusedMask.apply(MAG_PHASE, _resolve(spec), _resolve(mag_logit),
+    shape = _check("fused_apply_mag_phase_mask", spec, mag_logit=mag_logit,
+                   phase_real_logit=phase_real_logit, phase_imag_logit=phase_imag_logit)
+    return _FusedMask.apply(MAG_PHASE, shape, _resolve(spec), _resolve(mag_logit),
                             _resolve(phase_real_logit), _resolve(phase_imag_logit))
 
 
@@ -316,8 +321,8 @@ def fused_apply_real_imag_mask(
         ...                            torch.tensor([-1.0]))  # doctest: +SKIP
         tensor([1.5000-4.j])
     """
-    _check("fused_apply_real_imag_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
-    return _FusedMask.apply(REAL_IMAG, _resolve(spec), _resolve(mask_real),
+    shape = _check("fused_apply_real_imag_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
+    return _FusedMask.apply(REAL_IMAG, shape, _resolve(spec), _resolve(mask_real),
                             _resolve(mask_imag))
 
 
@@ -348,6 +353,7 @@ def fused_apply_complex_ratio_mask(
         ...                                torch.tensor([1.0]))  # doctest: +SKIP
         tensor([-4.+3.j])
     """
-    _check("fused_apply_complex_ratio_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
-    return _FusedMask.apply(COMPLEX_RATIO, _resolve(spec), _resolve(mask_real),
+    shape = _check("fused_apply_complex_ratio_mask", spec, mask_real=mask_real,
+                   mask_imag=mask_imag)
+    return _FusedMask.apply(COMPLEX_RATIO, shape, _resolve(spec), _resolve(mask_real),
                             _resolve(mask_imag))
