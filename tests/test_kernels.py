@@ -146,6 +146,21 @@ def test_mag_phase_zero_phase_logits_finite_gradient():
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-9)
 
 
+def test_mag_phase_identity_mask_is_exact():
+    # sigmoid(+inf) = 1 and tanh(+inf) = 1: the output is the input bit for bit
+    spec = _randn(2, 3, 5, dtype=torch.complex64)
+    inf = torch.full((2, 3, 5), float("inf"), device=DEVICE, requires_grad=True)
+    zero = torch.zeros(2, 3, 5, device=DEVICE, requires_grad=True)
+    out = kernels.fused_apply_mag_phase_mask(spec, inf, inf, zero)
+    assert torch.equal(out, spec)
+    cotangent = _randn(2, 3, 5, dtype=torch.complex64)
+    got = torch.autograd.grad(out, [inf, zero], cotangent)
+    want = torch.autograd.grad(apply_mag_phase_mask(spec, inf, inf, zero), [inf, zero],
+                               cotangent)
+    assert bool((got[0] == 0).all())  # saturated sigmoid and tanh
+    torch.testing.assert_close(got[1], want[1])  # the phase still turns
+
+
 def test_mask_broadcast_gradients_are_summed():
     spec = _randn(3, 4, 5, dtype=torch.complex64).requires_grad_(True)
     mask_real = _randn(4, 1).requires_grad_(True)  # broadcast over batch and frames
@@ -282,6 +297,9 @@ def test_istft_errors_and_window_with_grad():
         kernels.fused_istft(spec, n_fft=32, hop_length=8, window=_randn(40))
     with pytest.raises(ValueRangeError, match=r"argument 'hop_length' expected an int >= 1"):
         kernels.fused_istft(spec, n_fft=32, hop_length=0, window=window)
+    with pytest.raises(DTypeError, match=r"argument 'spec' expected complex64 or complex128, "
+                                         r"got dtype torch.complex32"):
+        kernels.fused_istft(spec.to(torch.complex32), n_fft=32, hop_length=8, window=window)
     trainable = window.clone().requires_grad_(True)  # takes the torch.istft path
     y = kernels.fused_istft(spec, n_fft=32, hop_length=8, window=trainable)
     (g,) = torch.autograd.grad(y.sum(), trainable)

@@ -141,10 +141,11 @@ def tanh(x):
     ``x / (1 + x^2 / (3 + x^2 / (5 + ...)))`` (truncation error below 1e-20), evaluated as
     one quotient; above: ``1 - 2 / (exp(2|x|) + 1)``, free of cancellation there.
     """
-    x2 = x * x
+    small = tl.minimum(tl.maximum(x, -1.0), 1.0)  # the fraction's branch, kept finite
+    x2 = small * small
     # Convergents A_k / B_k of the fraction, starting from A_1 / B_1 = x / 1.
     num_prev = tl.full(x.shape, 0.0, x.dtype)
-    num = x
+    num = small
     den_prev = tl.full(x.shape, 1.0, x.dtype)
     den = tl.full(x.shape, 1.0, x.dtype)
     for k in tl.static_range(2, 11):

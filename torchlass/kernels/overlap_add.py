@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from torchlass.errors import ShapeError, check_dtype, check_ndim, check_positive_int
+from torchlass.errors import DTypeError, ShapeError, check_dtype, check_ndim, check_positive_int
 from torchlass.kernels._layout import check_kernel_device
 from torchlass.kernels._tiles import cast_for_store
 
@@ -172,7 +172,7 @@ def fused_istft(
     check_positive_int(n_fft, fn, "n_fft")
     check_positive_int(hop_length, fn, "hop_length")
     if spec.dtype not in (torch.complex64, torch.complex128):
-        raise ShapeError(f"{fn}(): argument 'spec' expected complex64 or complex128, "
+        raise DTypeError(f"{fn}(): argument 'spec' expected complex64 or complex128, "
                          f"got dtype {spec.dtype}")
     bins, n_frames = spec.shape[-2:]
     if bins != n_fft // 2 + 1 or n_frames == 0:
