@@ -12,6 +12,8 @@ such a kernel.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -160,6 +162,11 @@ def tanh(x):
     return tl.where(ax < 1.0, num / den, tl.where(x < 0, -big, big))
 
 
+def on_device(t: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Make ``t``'s GPU current for a launch (Triton launches on the current device)."""
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
+
+
 def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
                        shape: tuple[int, ...], inputs: list[torch.Tensor],
                        outputs: list[torch.Tensor], flags: dict[str, object],
@@ -185,8 +192,9 @@ def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
     for t, strides in zip(operands, plan.strides, strict=True):
         args += [torch.view_as_real(t) if t.is_complex() else t, *strides]
     _, d1, d2, p, q = plan.sizes
-    kernel[plan.grid](
-        *args, d1, d2, p, q, **dict(zip(fast_names, plan.fast_p, strict=True)), **flags,
-        CD=tl.float64 if cd == torch.float64 else tl.float32,
-        BP=plan.block_p, BQ=plan.block_q, WIDE=plan.wide,
-    )
+    with on_device(operands[0]):
+        kernel[plan.grid](
+            *args, d1, d2, p, q, **dict(zip(fast_names, plan.fast_p, strict=True)), **flags,
+            CD=tl.float64 if cd == torch.float64 else tl.float32,
+            BP=plan.block_p, BQ=plan.block_q, WIDE=plan.wide,
+        )

@@ -21,7 +21,7 @@ import triton.language as tl
 
 from torchlass.errors import DTypeError, ShapeError, check_dtype, check_ndim, check_positive_int
 from torchlass.kernels._layout import check_kernel_device
-from torchlass.kernels._tiles import cast_for_store
+from torchlass.kernels._tiles import cast_for_store, on_device
 
 __all__ = ["fused_istft"]
 
@@ -88,10 +88,11 @@ class _OverlapAdd(torch.autograd.Function):
         ctx.meta = (n_frames, n_fft, hop, start, length, cd)
         if y.numel():
             grid = (triton.cdiv(length, _BLOCK), rows)
-            _ola_forward_kernel[grid](
-                frames, window, y, n_frames, n_fft, hop, start, length, -(-n_fft // hop),
-                CD=_tl_dtype(cd), BLOCK=_BLOCK,
-            )
+            with on_device(frames):
+                _ola_forward_kernel[grid](
+                    frames, window, y, n_frames, n_fft, hop, start, length, -(-n_fft // hop),
+                    CD=_tl_dtype(cd), BLOCK=_BLOCK,
+                )
         return y
 
     @staticmethod
@@ -103,10 +104,11 @@ class _OverlapAdd(torch.autograd.Function):
         df = torch.empty(rows, n_frames, n_fft, dtype=grad.dtype, device=grad.device)
         if df.numel():
             grid = (triton.cdiv(n_fft, _BLOCK), rows * n_frames)
-            _ola_backward_kernel[grid](
-                grad, window, df, n_frames, n_fft, hop, start, length, -(-n_fft // hop),
-                CD=_tl_dtype(cd), BLOCK=_BLOCK,
-            )
+            with on_device(grad):
+                _ola_backward_kernel[grid](
+                    grad, window, df, n_frames, n_fft, hop, start, length, -(-n_fft // hop),
+                    CD=_tl_dtype(cd), BLOCK=_BLOCK,
+                )
         return df, None, None, None, None
 
 

@@ -23,7 +23,7 @@ import triton.language as tl
 
 from torchlass.errors import ShapeError, check_min_length, check_ndim, check_real_floating
 from torchlass.kernels._layout import check_kernel_device
-from torchlass.kernels._tiles import cast_for_store, sum_lanes
+from torchlass.kernels._tiles import cast_for_store, on_device, sum_lanes
 
 __all__ = ["fused_mixture_gram", "fused_row_moments", "fused_si_sdr", "fused_snr"]
 
@@ -90,10 +90,11 @@ class _RowMoments(torch.autograd.Function):
         n_chunks = triton.cdiv(length, _CHUNK)
         partial = torch.empty(rows, n_chunks, 5, dtype=torch.float64, device=x.device)
         if rows:
-            _moments_kernel[(n_chunks, rows)](
-                x, s, partial, length, n_chunks, x.stride(0), x.stride(1), s.stride(0),
-                s.stride(1), CHUNK=_CHUNK, BLOCK=_BLOCK, LOG2_BLOCK=_BLOCK.bit_length() - 1,
-            )
+            with on_device(x):
+                _moments_kernel[(n_chunks, rows)](
+                    x, s, partial, length, n_chunks, x.stride(0), x.stride(1), s.stride(0),
+                    s.stride(1), CHUNK=_CHUNK, BLOCK=_BLOCK, LOG2_BLOCK=_BLOCK.bit_length() - 1,
+                )
         ctx.save_for_backward(x, s)
         return partial.sum(1)
 
@@ -105,11 +106,12 @@ class _RowMoments(torch.autograd.Function):
         dx = torch.empty(rows, length, dtype=x.dtype, device=x.device) if need_dx else None
         ds = torch.empty(rows, length, dtype=s.dtype, device=s.device) if need_ds else None
         if rows and (need_dx or need_ds):
-            _moments_backward_kernel[(triton.cdiv(length, _BLOCK), rows)](
-                x, s, grad.double().contiguous(), x if dx is None else dx,
-                s if ds is None else ds, length, x.stride(0), x.stride(1), s.stride(0),
-                s.stride(1), NEED_DX=need_dx, NEED_DS=need_ds, BLOCK=_BLOCK,
-            )
+            with on_device(x):
+                _moments_backward_kernel[(triton.cdiv(length, _BLOCK), rows)](
+                    x, s, grad.double().contiguous(), x if dx is None else dx,
+                    s if ds is None else ds, length, x.stride(0), x.stride(1), s.stride(0),
+                    s.stride(1), NEED_DX=need_dx, NEED_DS=need_ds, BLOCK=_BLOCK,
+                )
         return dx, ds
 
 
@@ -324,10 +326,11 @@ def fused_mixture_gram(estimates: torch.Tensor, mixtures: torch.Tensor
     n_chunks = max(1, triton.cdiv(length, _GRAM_CHUNK))
     partial = torch.empty(batch, n_chunks, r, r, dtype=torch.float32, device=estimates.device)
     if batch:
-        _gram_kernel[(n_chunks, batch)](
-            estimates, mixtures, partial, m, n, length, n_chunks, *estimates.stride(),
-            *mixtures.stride(), R=r, CHUNK=_GRAM_CHUNK, BLOCK=_GRAM_BLOCK,
-        )
+        with on_device(estimates):
+            _gram_kernel[(n_chunks, batch)](
+                estimates, mixtures, partial, m, n, length, n_chunks, *estimates.stride(),
+                *mixtures.stride(), R=r, CHUNK=_GRAM_CHUNK, BLOCK=_GRAM_BLOCK,
+            )
     total = partial.double().sum(1)
     power = total[:, m:m + n, m:m + n].diagonal(dim1=1, dim2=2)
     return total[:, :m, :m], total[:, m:m + n, :m], power
