@@ -198,3 +198,13 @@ def test_mixing_on_the_batch_device_matches_cpu():
     gpu = BatchMixer(seed=4)(sources.to(device))
     assert gpu.mixture.device.type == "cuda"
     torch.testing.assert_close(gpu.mixture.cpu(), cpu.mixture)
+
+
+def test_match_energy_gradcheck_and_batch_equals_itemwise():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 1, 12, dtype=torch.float64, generator=g, requires_grad=True)
+    ref = torch.randn(3, 1, 12, dtype=torch.float64, generator=g)
+    assert torch.autograd.gradcheck(lambda a: match_energy(a, ref), (x,))
+    whole = match_energy(x, ref)
+    for i in range(3):
+        torch.testing.assert_close(whole[i:i + 1], match_energy(x[i:i + 1], ref[i:i + 1]))

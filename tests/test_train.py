@@ -390,3 +390,16 @@ def test_ddp_gloo_two_processes_equal_one_process_on_the_global_batch(tmp_path):
         torch.testing.assert_close(ddp[key], value, rtol=1e-5, atol=1e-6)
         changed |= not torch.equal(start[key], value)
     assert changed
+
+
+def test_anchored_mixit_gradcheck_and_batch_equals_itemwise():
+    g = torch.Generator().manual_seed(3)
+    est = torch.randn(2, 3, 16, dtype=torch.float64, generator=g, requires_grad=True)
+    target = torch.randn(2, 16, dtype=torch.float64, generator=g)
+    other = torch.randn(2, 16, dtype=torch.float64, generator=g)
+    assert torch.autograd.gradcheck(
+        lambda e: anchored_mixit_loss(e, target, other, snr_max=20.0), (est,))
+    whole = anchored_mixit_loss(est, target, other)
+    items = [anchored_mixit_loss(est[i:i + 1], target[i:i + 1], other[i:i + 1])
+             for i in range(2)]
+    torch.testing.assert_close(whole, torch.stack(items).mean())
