@@ -178,3 +178,8 @@ def test_demo_quick(tmp_path, capsys):
     assert (tmp_path / "heldout" / "validation.csv").is_file()
     assert len(list((tmp_path / "audio").glob("*_estimate.wav"))) >= 1
     assert "SDRi" in out and "untrained" in out and "trained" in out
+
+
+def test_demo_rejects_bad_settings(tmp_path, capsys):
+    code, _, err = run(capsys, "demo", "--steps", "0", "--out", str(tmp_path))
+    assert code == 1 and "'settings.steps' expected an int >= 1, got 0" in err

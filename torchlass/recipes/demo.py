@@ -33,6 +33,7 @@ from torchlass.data.validation import (
     read_validation_recipe,
     write_validation_recipe,
 )
+from torchlass.errors import check_positive_int
 from torchlass.query import CachedTextEncoder, HashedTextEncoder
 from torchlass.recipes.config import Config, apply_overrides, get_config
 from torchlass.recipes.evaluate import (
@@ -167,6 +168,8 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
         over the held-out mixtures), plus the settings and the wall time.
     """
     settings = settings or DemoSettings()
+    for name in ("steps", "train_clips_per_kind", "heldout_clips_per_kind", "batch_size"):
+        check_positive_int(getattr(settings, name), "run_demo", f"settings.{name}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started, cpu_started = time.perf_counter(), time.process_time()
