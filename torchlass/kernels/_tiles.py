@@ -102,16 +102,27 @@ def store_complex_tile(ptr, re, im, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq,
 
 
 @triton.jit
-def sum_lanes(x, LOG2_N: tl.constexpr):
+def sum_lanes(x, LOG2_N: tl.constexpr, TREE: tl.constexpr):
     """Sum of a 1-d block of ``2**LOG2_N`` values, as a 1-element block.
 
-    Pairwise halving with ``reshape``/``split`` (builtins; ``tl.sum`` is a ``@jit`` helper
-    that the interpreter evaluates element by element when given its own combine function).
+    Compiled: ``tl.sum``. Interpreted (``TREE``): pairwise halving with ``reshape`` and
+    ``split``, core builtins, because ``tl.sum`` is a ``@jit`` helper of
+    ``triton.language.standard`` that fails when Triton was imported before
+    ``TRITON_INTERPRET`` was set (and the tree compiles slowly on a GPU).
     """
-    for _ in tl.static_range(LOG2_N):
-        left, right = tl.split(tl.reshape(x, [x.shape[0] // 2, 2]))
-        x = left + right
-    return x
+    if TREE:
+        for _ in tl.static_range(LOG2_N):
+            left, right = tl.split(tl.reshape(x, [x.shape[0] // 2, 2]))
+            x = left + right
+        total = x
+    else:
+        total = tl.sum(x, axis=0, keep_dims=True)
+    return total
+
+
+def interpreted(kernel: object) -> bool:
+    """Whether ``kernel`` was decorated under Triton's interpreter."""
+    return not isinstance(kernel, triton.runtime.JITFunction)
 
 
 @triton.jit

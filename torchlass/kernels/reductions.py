@@ -23,7 +23,7 @@ import triton.language as tl
 
 from torchlass.errors import ShapeError, check_min_length, check_ndim, check_real_floating
 from torchlass.kernels._layout import check_kernel_device
-from torchlass.kernels._tiles import cast_for_store, on_device, sum_lanes
+from torchlass.kernels._tiles import cast_for_store, interpreted, on_device, sum_lanes
 
 __all__ = ["fused_mixture_gram", "fused_row_moments", "fused_si_sdr", "fused_snr"]
 
@@ -36,7 +36,8 @@ _HALF = (torch.float16, torch.bfloat16)
 
 @triton.jit
 def _moments_kernel(x_ptr, s_ptr, out_ptr, T, N_CHUNKS, sx_row, sx_t, ss_row, ss_t,
-                    CHUNK: tl.constexpr, BLOCK: tl.constexpr, LOG2_BLOCK: tl.constexpr):
+                    CHUNK: tl.constexpr, BLOCK: tl.constexpr, LOG2_BLOCK: tl.constexpr,
+                    TREE: tl.constexpr):
     chunk = tl.program_id(0)
     row = tl.program_id(1).to(tl.int64)
     acc_x = tl.full([BLOCK], 0.0, tl.float64)
@@ -57,11 +58,11 @@ def _moments_kernel(x_ptr, s_ptr, out_ptr, T, N_CHUNKS, sx_row, sx_t, ss_row, ss
         acc_xx += x * x
     out = out_ptr + (row * N_CHUNKS + chunk) * 5
     one = tl.arange(0, 1)
-    tl.store(out + one, sum_lanes(acc_x, LOG2_BLOCK))
-    tl.store(out + 1 + one, sum_lanes(acc_s, LOG2_BLOCK))
-    tl.store(out + 2 + one, sum_lanes(acc_xs, LOG2_BLOCK))
-    tl.store(out + 3 + one, sum_lanes(acc_ss, LOG2_BLOCK))
-    tl.store(out + 4 + one, sum_lanes(acc_xx, LOG2_BLOCK))
+    tl.store(out + one, sum_lanes(acc_x, LOG2_BLOCK, TREE))
+    tl.store(out + 1 + one, sum_lanes(acc_s, LOG2_BLOCK, TREE))
+    tl.store(out + 2 + one, sum_lanes(acc_xs, LOG2_BLOCK, TREE))
+    tl.store(out + 3 + one, sum_lanes(acc_ss, LOG2_BLOCK, TREE))
+    tl.store(out + 4 + one, sum_lanes(acc_xx, LOG2_BLOCK, TREE))
 
 
 @triton.jit
@@ -94,6 +95,7 @@ class _RowMoments(torch.autograd.Function):
                 _moments_kernel[(n_chunks, rows)](
                     x, s, partial, length, n_chunks, x.stride(0), x.stride(1), s.stride(0),
                     s.stride(1), CHUNK=_CHUNK, BLOCK=_BLOCK, LOG2_BLOCK=_BLOCK.bit_length() - 1,
+                    TREE=interpreted(_moments_kernel),
                 )
         ctx.save_for_backward(x, s)
         return partial.sum(1)
