@@ -35,9 +35,9 @@ class Separator(nn.Module):
 
     ``spec = stft(mixture)``, ``logits = backbone(features(spec), condition)``,
     ``estimate = istft(head(logits, spec), length=time)``. Any module with the same call
-    signature can replace a part: an asteroid-filterbanks bank wrapped with
-    :func:`torchlass.stft.to_asteroid` for the STFT, another network for the backbone, another
-    head from :mod:`torchlass.masks`.
+    signature can replace a part: a learnable asteroid-filterbanks bank for the STFT (its
+    output turned complex with :func:`torchlass.stft.from_asteroid`), another network for
+    the backbone, another head from :mod:`torchlass.masks`.
 
     Args:
         backbone: ``(features (batch, in, freq, frames), condition (batch, dim)) ->
@@ -112,7 +112,7 @@ class Separator(nn.Module):
         samples, 0.32 s, for ResUNet30), so that each chunk sees the frames and pooling grid
         of the whole input.
         """
-        align = self.stft.hop_length * getattr(self.backbone, "frame_factor", 1)
+        align = getattr(self.stft, "hop_length", 1) * getattr(self.backbone, "frame_factor", 1)
         return separate(self, mixture, condition,
                         chunk_length=round(chunk_seconds * self.sample_rate),
                         overlap=round(overlap_seconds * self.sample_rate), align=align,
