@@ -17,13 +17,20 @@ import math
 import os
 import pickle
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from torchlass.errors import CheckpointError
-from torchlass.nn import FiLM, MagnitudeFeatures, ResidualBlock, ResUNet
+from torchlass.nn import (
+    DecoderBlock,
+    EncoderBlock,
+    FiLM,
+    MagnitudeFeatures,
+    ResidualBlock,
+    ResUNet,
+)
 from torchlass.separator import Separator
 
 __all__ = ["PREFIX", "export_dcase2024_baseline", "load_dcase2024_baseline"]
@@ -95,13 +102,15 @@ def _layout(separator: Separator) -> Layout:
     pairs += _pair("base.pre_conv", "backbone.stem")
     films: list[tuple[str, str]] = []
     unused: dict[str, tuple[int, ...]] = {}
-    levels = [(f"encoder_block{i}", f"backbone.encoders.{i - 1}.block", e.block)
-              for i, e in enumerate(net.encoders, 1)]
-    for theirs, ours, block in [*levels, ("conv_block7a", "backbone.bottleneck", net.bottleneck)]:
+    levels = [(f"encoder_block{i}", f"backbone.encoders.{i - 1}.block",
+               cast(EncoderBlock, e).block) for i, e in enumerate(net.encoders, 1)]
+    levels.append(("conv_block7a", "backbone.bottleneck", net.bottleneck))
+    for theirs, ours, block in levels:
         pairs += _block(f"base.{theirs}.conv_block1", ours, block)
         films += _pair(f"film.{theirs}->conv_block1->beta1", f"{ours}.film1.shift")
         films += _pair(f"film.{theirs}->conv_block1->beta2", f"{ours}.film2.shift")
-    for i, decoder in enumerate(net.decoders, 1):
+    for i, module in enumerate(net.decoders, 1):
+        decoder = cast(DecoderBlock, module)
         theirs, ours = f"decoder_block{i}", f"backbone.decoders.{i - 1}"
         width = decoder.norm.num_features
         pairs += _pair(f"base.{theirs}.conv1", f"{ours}.up", ("weight",))
@@ -120,7 +129,7 @@ def _layout(separator: Separator) -> Layout:
     pairs += _pair("base.after_conv", "backbone.out_conv")
 
     ours_state = separator.state_dict()
-    kernels = _analytic_stft_kernels(separator.stft.n_fft)
+    kernels = _analytic_stft_kernels(_BASELINE_N_FFT)
     layout: Layout = [(key, _STFT, tuple(v.shape)) for key, v in kernels.items()]
     for theirs, ours in pairs + films:
         shape = unused[theirs] if ours == _UNUSED else _their_shape(ours_state[ours].shape)
@@ -290,7 +299,7 @@ def export_dcase2024_baseline(separator: Separator, path: str | os.PathLike | No
     """
     _check_baseline_architecture(separator, "export_dcase2024_baseline")
     ours_state = separator.state_dict()
-    kernels = _analytic_stft_kernels(separator.stft.n_fft)
+    kernels = _analytic_stft_kernels(_BASELINE_N_FFT)
     state: dict[str, torch.Tensor] = {}
     for theirs, ours, shape in _layout(separator):
         if ours == _STFT:

@@ -119,7 +119,9 @@ class Separator(nn.Module):
                         residual=residual)
 
     @classmethod
-    def _on_resunet(cls, features: nn.Module, head: nn.Module, *, channels: int,
+    def _on_resunet(cls, features: MagnitudeFeatures | RealImagFeatures,
+                    head: MagPhaseMaskHead | RealImagMaskHead | ComplexRatioMaskHead, *,
+                    channels: int,
                     condition_size: int, n_fft: int, hop_length: int, sample_rate: int,
                     check_finite: bool, resunet_options: dict[str, Any]) -> Separator:
         backbone = ResUNet(channels * features.per_channel,

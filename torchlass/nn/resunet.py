@@ -108,18 +108,19 @@ class ResUNet(nn.Module):
         self.condition_size = condition_size
         self.freq_factor = math.prod(f for f, _ in factors)
         self.frame_factor = math.prod(t for _, t in factors)
-        film = {"condition_size": condition_size, "film_scale": film_scale}
 
         self.stem = nn.Conv2d(in_channels, stem_width, 1)
         ins = [stem_width, *widths[:-1]]
         self.encoders = nn.ModuleList(
-            EncoderBlock(i, o, p, **film) for i, o, p in zip(ins, widths, factors, strict=True)
+            EncoderBlock(i, o, p, condition_size=condition_size, film_scale=film_scale)
+            for i, o, p in zip(ins, widths, factors, strict=True)
         )
-        self.bottleneck = ResidualBlock(widths[-1], widths[-1], **film)
+        self.bottleneck = ResidualBlock(widths[-1], widths[-1], condition_size=condition_size,
+                                        film_scale=film_scale)
         # Decoder level i joins encoder level i: its output width is that level's width.
         outs = widths[::-1]
         self.decoders = nn.ModuleList(
-            DecoderBlock(i, o, p, **film)
+            DecoderBlock(i, o, p, condition_size=condition_size, film_scale=film_scale)
             for i, o, p in zip([widths[-1], *outs[:-1]], outs, factors[::-1], strict=True)
         )
         self.out_conv = nn.Conv2d(widths[0], out_channels, 1)
