@@ -70,16 +70,16 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
 
 
 def element_strides(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Strides of ``t`` broadcast to ``shape``, in units of its real scalars.
+    """Strides of ``t`` broadcast to ``shape``, in elements (a broadcast dim gets 0).
 
-    A broadcast dim gets stride 0. A complex tensor is addressed as its
-    :func:`torch.view_as_real` view: element ``e`` has its real part at ``offset(e)`` and
-    its imaginary part at ``offset(e) + 1``, so its strides are doubled.
+    A complex element counts once: kernels address a complex operand through its
+    :func:`torch.view_as_real` view and double its offsets themselves, which tells the
+    compiler that each (re, im) pair is 8-byte aligned (a stride of 2 passed from the host
+    would not).
     """
-    scale = 2 if t.is_complex() else 1
     sizes = t.shape
     lead = (0,) * (len(shape) - len(sizes))
-    return lead + tuple(0 if n == 1 else s * scale for n, s in zip(sizes, t.stride(), strict=True))
+    return lead + tuple(0 if n == 1 else s for n, s in zip(sizes, t.stride(), strict=True))
 
 
 class DeviceError(TorchlassError, ValueError):
@@ -129,9 +129,9 @@ def plan_tiles(shape: tuple[int, ...], strides: tuple[tuple[int, ...], ...],
     fast_p = tuple(_fast_along_p(st[-2], st[-1], p, q) for st in per_operand)
     block_p = min(32, _next_pow2(p))
     block_q = TILE_ELEMENTS // block_p
-    reach = [
-        sum((size + block) * abs(s) for size, s, block in
-            zip(sizes, st, (1, 1, 1, block_p, block_q), strict=True)) + int(cplx)
+    reach = [  # largest offset in scalars (complex offsets are doubled in the kernel)
+        (1 + int(cplx)) * sum((size + block) * abs(s) for size, s, block in
+                              zip(sizes, st, (1, 1, 1, block_p, block_q), strict=True))
         for st, cplx in zip(per_operand, complex_flags, strict=True)
     ]
     return TilePlan(

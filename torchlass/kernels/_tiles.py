@@ -63,21 +63,21 @@ def load_complex_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: t
                       CD: tl.constexpr):
     """Real and imaginary ``BP x BQ`` tiles of an interleaved complex operand.
 
-    Each element is read as one 8-byte (re, im) pair (a trailing axis of 2, split in
-    registers), so a warp reads whole contiguous segments even though the real parts
-    alone have stride 2.
+    Strides are in complex elements (offsets are doubled here). Each element is read as
+    one (re, im) pair, a trailing axis of 2 split in registers, so a warp reads whole
+    contiguous segments and contiguous operands get vector loads.
     """
-    base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
+    base = ptr + 2 * (i0 * s0 + i1 * s1 + i2 * s2)
     pair = tl.arange(0, 2)
     if FAST_P:
         mask_t = (q < Q)[:, None] & (p < P)[None, :]
-        offs = (q[:, None] * sq + p[None, :] * sp)[:, :, None] + pair[None, None, :]
+        offs = 2 * (q[:, None] * sq + p[None, :] * sp)[:, :, None] + pair[None, None, :]
         re, im = tl.split(tl.load(base + offs, mask=mask_t[:, :, None], other=0.0))
         re = tl.trans(re)
         im = tl.trans(im)
     else:
         mask = (p < P)[:, None] & (q < Q)[None, :]
-        offs = (p[:, None] * sp + q[None, :] * sq)[:, :, None] + pair[None, None, :]
+        offs = 2 * (p[:, None] * sp + q[None, :] * sq)[:, :, None] + pair[None, None, :]
         re, im = tl.split(tl.load(base + offs, mask=mask[:, :, None], other=0.0))
     return re.to(CD), im.to(CD)
 
@@ -86,18 +86,18 @@ def load_complex_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: t
 def store_complex_tile(ptr, re, im, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq,
                        FAST_P: tl.constexpr):
     """Store real and imaginary tiles as interleaved (re, im) pairs."""
-    base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
+    base = ptr + 2 * (i0 * s0 + i1 * s1 + i2 * s2)
     pair = tl.arange(0, 2)
     dtype = ptr.dtype.element_ty
     re = cast_for_store(re, dtype)
     im = cast_for_store(im, dtype)
     if FAST_P:
         mask_t = (q < Q)[:, None] & (p < P)[None, :]
-        offs = (q[:, None] * sq + p[None, :] * sp)[:, :, None] + pair[None, None, :]
+        offs = 2 * (q[:, None] * sq + p[None, :] * sp)[:, :, None] + pair[None, None, :]
         tl.store(base + offs, tl.join(tl.trans(re), tl.trans(im)), mask=mask_t[:, :, None])
     else:
         mask = (p < P)[:, None] & (q < Q)[None, :]
-        offs = (p[:, None] * sp + q[None, :] * sq)[:, :, None] + pair[None, None, :]
+        offs = 2 * (p[:, None] * sp + q[None, :] * sq)[:, :, None] + pair[None, None, :]
         tl.store(base + offs, tl.join(re, im), mask=mask[:, :, None])
 
 
