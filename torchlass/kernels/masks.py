@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 REAL_IMAG, COMPLEX_RATIO, MAG_PHASE = 0, 1, 2
-_HALF = (torch.float16, torch.bfloat16)
 # Floor on |(p_r, p_i)|^2: the squared phasor floor 1e-10 of the baseline.
 _PHASOR_FLOOR_SQ = 1e-20
 
@@ -171,9 +170,8 @@ def _mask_backward_kernel(
 
 def _compute_dtype(spec: torch.Tensor, planes: list[torch.Tensor]) -> torch.dtype:
     """Real dtype of the result, as :mod:`torchlass.masks` promotes (at least float32)."""
-    dtypes = [spec.dtype, *(p.dtype for p in planes)]
-    return torch.float64 if torch.complex128 in dtypes or torch.float64 in dtypes else (
-        torch.float32)
+    double = any(t.dtype in (torch.float64, torch.complex128) for t in (spec, *planes))
+    return torch.float64 if double else torch.float32
 
 
 _FORWARD_FAST = ("X_FAST", "A_FAST", "B_FAST", "C_FAST", "Y_FAST")
