@@ -1,49 +1,25 @@
 """Fused Triton kernels against the eager torchlass functions and torch references.
 
 On a machine without CUDA the kernels run on CPU tensors under Triton's interpreter
-(``TRITON_INTERPRET=1``, set below before the kernel modules are imported), so shapes are
-tiny: odd sizes, broadcasting, non-contiguous layouts, float32/bfloat16/float16 inputs,
-forward and backward. With CUDA the same tests run the compiled kernels on the GPU.
+(``TRITON_INTERPRET=1``, set by ``kernel_interpreter`` before the kernel modules are
+imported), so shapes are tiny: odd sizes, broadcasting, non-contiguous layouts,
+float32/bfloat16/float16 inputs, forward and backward. With CUDA the same tests run the
+compiled kernels on the GPU; the public functions, the references here, are then kept on
+their eager path with ``TORCHLASS_KERNELS=0`` (they would otherwise dispatch to the very
+kernels under test).
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from kernel_interpreter import DEVICE, import_kernels
 
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _import_kernels():
-    """Import triton and the kernel modules, interpreted when there is no GPU.
-
-    ``TRITON_INTERPRET`` is read when Triton and the kernel modules decorate their
-    functions, so on a CPU-only machine it is set before either is imported and stays set
-    for the session (Triton imports some modules lazily at the first launch, and nothing
-    can run compiled Triton code there anyway). Kernel modules imported earlier in
-    compiled mode are dropped and imported again. The kernels use only Triton's core
-    builtins, so they are interpreted even if another test imported Triton first.
-    """
-    if DEVICE.type == "cpu":
-        os.environ["TRITON_INTERPRET"] = "1"
-    pytest.importorskip("triton", reason="triton is not installed (optional dependency)")
-    if DEVICE.type == "cpu":
-        for name in [n for n in sys.modules if n.startswith("torchlass.kernels.")]:
-            del sys.modules[name]
-    package = importlib.import_module("torchlass.kernels")
-    for sub in ("masks", "features", "overlap_add", "reductions"):
-        importlib.import_module(f"torchlass.kernels.{sub}")
-    return package
-
-
-kernels = _import_kernels()
+kernels = import_kernels()
 
 from torchlass.errors import DTypeError, ShapeError, ValueRangeError  # noqa: E402
 from torchlass.kernels._layout import plan_tiles  # noqa: E402
@@ -61,6 +37,11 @@ FAMILIES = {
     "complex_ratio": (kernels.fused_apply_complex_ratio_mask, apply_complex_ratio_mask, 2),
 }
 HALF_TOL = {torch.bfloat16: 1e-2, torch.float16: 2e-3}
+
+
+@pytest.fixture(autouse=True)
+def _eager_references(monkeypatch):
+    monkeypatch.setenv(kernels.ENV_SWITCH, "0")
 
 
 def _randn(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -384,6 +365,7 @@ def test_mixture_gram_matches_float64(dtype):
 
 
 def test_is_available(monkeypatch):
+    monkeypatch.delenv(kernels.ENV_SWITCH)
     assert not kernels.is_available(torch.zeros(2))
     assert not kernels.is_available()
     assert not kernels.is_available([1.0], "x")  # not tensors: the eager path reports them

@@ -17,13 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from torchlass.errors import ShapeError, check_dtype
-from torchlass.kernels._layout import (
-    broadcast_shape,
-    check_kernel_device,
-    empty_like_layout,
-    grad_buffer,
-)
+from torchlass.kernels._layout import check_kernel_device, empty_like_layout, grad_buffer
 from torchlass.kernels._tiles import (
     launch_elementwise,
     load_complex_tile,
@@ -33,6 +27,7 @@ from torchlass.kernels._tiles import (
     tanh,
     tile_coords,
 )
+from torchlass.masks.functional import check_mask_inputs
 
 __all__ = [
     "fused_apply_complex_ratio_mask",
@@ -227,18 +222,8 @@ class _FusedMask(torch.autograd.Function):
 
 
 def _check(fn: str, spec: torch.Tensor, **planes: torch.Tensor) -> tuple[int, ...]:
-    """Validate the inputs; return their broadcast shape."""
-    check_dtype(spec, fn, "spec", complex_=True)
-    for name, plane in planes.items():
-        check_dtype(plane, fn, name, complex_=False)
-    shapes = [tuple(spec.shape)] + [tuple(p.shape) for p in planes.values()]
-    shape = broadcast_shape(*shapes)
-    if shape is None:
-        got = " and ".join(f"{n} {s}" for n, s in zip(["spec", *planes], shapes, strict=True))
-        raise ShapeError(
-            f"{fn}(): arguments {', '.join(repr(n) for n in ['spec', *planes])} expected "
-            f"shapes that broadcast together, got {got}"
-        )
+    """Validate the inputs as the eager functions do, and their device; return the shape."""
+    shape = check_mask_inputs(fn, spec, **planes)
     check_kernel_device(fn, spec=spec, **planes)
     return shape
 

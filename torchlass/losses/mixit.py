@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import torch
 
+from torchlass import kernels
 from torchlass.errors import (
     ShapeError,
     ValueRangeError,
@@ -66,7 +67,13 @@ def _first_argmin(costs: list[torch.Tensor]) -> torch.Tensor:
 
 def _inner_products(estimates: torch.Tensor, mixtures: torch.Tensor, dtype: torch.dtype
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gram ``(B, M, M)``, cross ``(B, N, M)`` and mixture powers ``(B, N)``, in float64."""
+    """Gram ``(B, M, M)``, cross ``(B, N, M)`` and mixture powers ``(B, N)``, in float64.
+
+    Products in ``dtype``; for float32 on CUDA tensors all three come from one fused pass
+    (:func:`torchlass.kernels.fused_mixture_gram`, float32 products, float64 partial sums).
+    """
+    if dtype == torch.float32 and kernels.is_available(estimates, mixtures):
+        return kernels.fused_mixture_gram(estimates, mixtures)
     x, y = estimates.to(dtype), mixtures.to(dtype)
     gram = torch.bmm(x, x.transpose(1, 2)).double()
     cross = torch.bmm(y, x.transpose(1, 2)).double()

@@ -6,14 +6,20 @@ separate ratio masks on the real and imaginary parts (:func:`apply_real_imag_mas
 SRPOL eq. 1) and the complex ratio mask (:func:`apply_complex_ratio_mask`, SRPOL eq. 2).
 Masks broadcast against the spectrogram. They do not scan for NaN (they run inside the
 training step; :func:`torchlass.stft.stft` and :func:`torchlass.stft.istft` check the
-signal at both ends) and infinite logits are valid (``sigmoid(+inf) = 1``).
+signal at both ends) and infinite logits are valid (``sigmoid(+inf) = 1``). On CUDA
+tensors each function hands its (checked) inputs to the fused kernel of
+:mod:`torchlass.kernels` when :func:`torchlass.kernels.is_available` says so: the same
+values and gradients in one pass over memory; the code below is the reference and the CPU
+path.
 """
 
 from __future__ import annotations
 
 import torch
 
+from torchlass import kernels
 from torchlass.errors import ShapeError, check_dtype
+from torchlass.kernels._layout import broadcast_shape
 
 __all__ = ["apply_complex_ratio_mask", "apply_mag_phase_mask", "apply_real_imag_mask"]
 
@@ -28,28 +34,32 @@ def _complex_product(spec: torch.Tensor, m_re: torch.Tensor, m_im: torch.Tensor)
     return torch.complex(m_re * re - m_im * im, m_re * im + m_im * re)
 
 
-def _prepare(
-    fn: str, spec: torch.Tensor, **masks: torch.Tensor
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Check dtypes and broadcastability; bring everything to one precision >= float32."""
+def check_mask_inputs(fn: str, spec: torch.Tensor, **masks: torch.Tensor) -> tuple[int, ...]:
+    """Check dtypes and broadcastability, naming the function ``fn``; return the shape.
+
+    Shared with the fused kernels, so that both paths reject the same inputs with the same
+    message.
+    """
     check_dtype(spec, fn, "spec", complex_=True)
     for name, mask in masks.items():
         check_dtype(mask, fn, name, complex_=False)
     shapes = [tuple(spec.shape)] + [tuple(m.shape) for m in masks.values()]
-    try:
-        torch.broadcast_shapes(*shapes)
-    except RuntimeError:
+    shape = broadcast_shape(*shapes)
+    if shape is None:
         got = " and ".join(f"{n} {s}" for n, s in zip(["spec", *masks], shapes, strict=True))
         raise ShapeError(
             f"{fn}(): arguments {', '.join(repr(n) for n in ['spec', *masks])} expected "
             f"shapes that broadcast together, got {got}"
-        ) from None
-    spec_real = torch.float32 if spec.dtype == torch.complex32 else spec.real.dtype
-    dtype = spec_real
-    for mask in masks.values():
+        )
+    return shape
+
+
+def _promote(spec: torch.Tensor, *masks: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Bring everything to one precision >= float32 (the eager path's arithmetic)."""
+    dtype = torch.float32 if spec.dtype == torch.complex32 else spec.real.dtype
+    for mask in masks:
         dtype = torch.promote_types(dtype, torch.float32 if mask.dtype in _HALF else mask.dtype)
-    spec = spec.to(dtype.to_complex())
-    return spec, [m.to(dtype) for m in masks.values()]
+    return spec.to(dtype.to_complex()), [m.to(dtype) for m in masks]
 
 
 def apply_mag_phase_mask(
@@ -104,10 +114,12 @@ def apply_mag_phase_mask(
         ...                      torch.tensor([0.0]))
         tensor([1.5000+2.j])
     """
-    spec, (z0, z1, z2) = _prepare(
-        "apply_mag_phase_mask", spec, mag_logit=mag_logit, phase_real_logit=phase_real_logit,
-        phase_imag_logit=phase_imag_logit,
-    )
+    check_mask_inputs("apply_mag_phase_mask", spec, mag_logit=mag_logit,
+                      phase_real_logit=phase_real_logit, phase_imag_logit=phase_imag_logit)
+    if kernels.is_available(spec, mag_logit, phase_real_logit, phase_imag_logit):
+        return kernels.fused_apply_mag_phase_mask(spec, mag_logit, phase_real_logit,
+                                                  phase_imag_logit)
+    spec, (z0, z1, z2) = _promote(spec, mag_logit, phase_real_logit, phase_imag_logit)
     m = torch.sigmoid(z0)
     p_r, p_i = torch.tanh(z1), torch.tanh(z2)
     rho = torch.sqrt(torch.clamp(p_r * p_r + p_i * p_i, min=_PHASOR_FLOOR**2))
@@ -142,9 +154,10 @@ def apply_real_imag_mask(
         ...                      torch.tensor([-1.0]))
         tensor([1.5000-4.j])
     """
-    spec, (m_re, m_im) = _prepare(
-        "apply_real_imag_mask", spec, mask_real=mask_real, mask_imag=mask_imag
-    )
+    check_mask_inputs("apply_real_imag_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
+    if kernels.is_available(spec, mask_real, mask_imag):
+        return kernels.fused_apply_real_imag_mask(spec, mask_real, mask_imag)
+    spec, (m_re, m_im) = _promote(spec, mask_real, mask_imag)
     return torch.complex(m_re * spec.real, m_im * spec.imag)
 
 
@@ -177,7 +190,8 @@ def apply_complex_ratio_mask(
         ...                          torch.tensor([1.0]))
         tensor([-4.+3.j])
     """
-    spec, (m_re, m_im) = _prepare(
-        "apply_complex_ratio_mask", spec, mask_real=mask_real, mask_imag=mask_imag
-    )
+    check_mask_inputs("apply_complex_ratio_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
+    if kernels.is_available(spec, mask_real, mask_imag):
+        return kernels.fused_apply_complex_ratio_mask(spec, mask_real, mask_imag)
+    spec, (m_re, m_im) = _promote(spec, mask_real, mask_imag)
     return _complex_product(spec, m_re, m_im)

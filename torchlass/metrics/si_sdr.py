@@ -5,13 +5,16 @@ The convention is the DCASE 2024 challenge evaluator's and torchmetrics'
 the numerator *and* the denominator of the optimal scale and of the energy ratio, and the
 mean is kept unless ``zero_mean=True`` (which gives SI-SNR). Sums are taken in float64 and
 the error is formed explicitly, so the value does not saturate at high SI-SDR; results come
-back in the inputs' precision (float32 for float32 and half inputs).
+back in the inputs' precision (float32 for float32 and half inputs). On CUDA tensors the
+fused kernel of :mod:`torchlass.kernels` reads both signals once and forms the error from
+five float64 per-signal sums (within about 1e-3 dB of the explicit error up to 110 dB).
 """
 
 from __future__ import annotations
 
 import torch
 
+from torchlass import kernels
 from torchlass.metrics._validation import (
     check_overflow,
     check_signals,
@@ -76,7 +79,12 @@ def si_sdr(
 
 def si_sdr64(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool
              ) -> torch.Tensor:
-    """:func:`si_sdr` in float64 without the input checks (eps of the input dtype)."""
+    """:func:`si_sdr` in float64 without the input checks (eps of the input dtype).
+
+    On CUDA tensors the fused one-pass kernel computes it (:func:`torchlass.kernels.fused_si_sdr`).
+    """
+    if kernels.is_available(estimate, target):
+        return kernels.fused_si_sdr(estimate, target, zero_mean=zero_mean)
     eps = machine_eps(common_dtype(estimate, target))
     x, s = estimate.double(), target.double()
     if zero_mean:

@@ -5,13 +5,15 @@ returned in the inputs' precision (float32 for float32 and half inputs) and neve
 ``(..., time) -> (...)``. They differ only in how they keep the ratio finite:
 :func:`sdr` (the challenge evaluator's) floors each *mean power* at ``1e-10``, :func:`snr`
 (torchmetrics' ``signal_noise_ratio``) adds the machine epsilon to each *energy*. Neither
-removes the mean, so a DC offset counts as signal or as error.
+removes the mean, so a DC offset counts as signal or as error. On CUDA tensors :func:`snr`
+takes its sums from one fused pass over both signals (:mod:`torchlass.kernels`).
 """
 
 from __future__ import annotations
 
 import torch
 
+from torchlass import kernels
 from torchlass.metrics._validation import (
     check_overflow,
     check_signals,
@@ -154,12 +156,22 @@ def snr(
         16.1805
     """
     check_signals("snr", finite=check_finite, estimate=estimate, target=target)
+    value = snr64(estimate, target, zero_mean=zero_mean)
+    if check_finite:
+        check_overflow(value, "snr")
+    return value.to(result_dtype(estimate, target))
+
+
+def snr64(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool) -> torch.Tensor:
+    """:func:`snr` in float64 without the input checks (eps of the input dtype).
+
+    On CUDA tensors the fused one-pass kernel computes it (:func:`torchlass.kernels.fused_snr`).
+    """
+    if kernels.is_available(estimate, target):
+        return kernels.fused_snr(estimate, target, zero_mean=zero_mean)
     eps = machine_eps(common_dtype(estimate, target))
     x, s = estimate.double(), target.double()
     if zero_mean:
         x = x - x.mean(-1, keepdim=True)
         s = s - s.mean(-1, keepdim=True)
-    value = 10.0 * torch.log10((s.square().sum(-1) + eps) / ((s - x).square().sum(-1) + eps))
-    if check_finite:
-        check_overflow(value, "snr")
-    return value.to(result_dtype(estimate, target))
+    return 10.0 * torch.log10((s.square().sum(-1) + eps) / ((s - x).square().sum(-1) + eps))

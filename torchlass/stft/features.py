@@ -3,13 +3,16 @@
 :func:`magnitude_phase` gives the DCASE 2024 baseline's network input (a floored magnitude)
 and the unit phasor it re-applies after masking; :func:`real_imag_channels` stacks real and
 imaginary parts as channels, the input of the SRPOL "system 1" variant, and
-:func:`from_real_imag_channels` undoes it.
+:func:`from_real_imag_channels` undoes it. On CUDA tensors :func:`magnitude_phase` runs the
+fused kernel of :mod:`torchlass.kernels` (one read of the spectrum, same values and
+gradients).
 """
 
 from __future__ import annotations
 
 import torch
 
+from torchlass import kernels
 from torchlass.errors import (
     ShapeError,
     ValueRangeError,
@@ -61,6 +64,8 @@ def magnitude_phase(
     check_dtype(spec, fn, "spec", complex_=True)
     if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
         raise ValueRangeError(f"{fn}(): argument 'eps' expected a positive float, got {eps!r}")
+    if kernels.is_available(spec):
+        return kernels.fused_magnitude_phase(spec, eps=eps)
     re, im, out_dtype = _real_parts(spec)
     mag = torch.sqrt(torch.clamp(re * re + im * im, min=eps))
     return mag.to(out_dtype), (re / mag).to(out_dtype), (im / mag).to(out_dtype)

@@ -6,7 +6,8 @@ checks that name the argument at fault, leading-dimension folding (``(..., time)
 float32. The defaults (periodic Hann, ``center=True``, reflect padding, no scaling) are those
 of the baseline (16 kHz, ``n_fft=1024``, ``hop_length=160``) and of upstream AudioSep
 (32 kHz, 2048/320). :class:`STFT` and :class:`ISTFT` hold the window as a buffer and call
-the functions.
+the functions. On CUDA tensors :func:`istft` does its overlap-add with the fused kernel of
+:mod:`torchlass.kernels` (one pass, same values and gradients).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from torchlass import kernels
 from torchlass.errors import (
     DTypeError,
     ShapeError,
@@ -27,6 +29,7 @@ from torchlass.errors import (
 from torchlass.errors import (
     check_finite as _check_finite,
 )
+from torchlass.stft._nola import Layout, cached_envelope_minimum
 
 __all__ = ["ISTFT", "STFT", "WINDOWS", "istft", "make_window", "stft"]
 
@@ -220,31 +223,22 @@ def stft(
 
 
 def _check_nola(
-    fn: str, window: torch.Tensor, n_fft: int, hop_length: int, frames: int, center: bool,
-    length: int | None,
+    fn: str, window: str | torch.Tensor, resolved: torch.Tensor, layout: Layout
 ) -> None:
     """Reject a window/hop pair whose overlap-added squared window vanishes in the output.
 
     The inverse divides by ``sum_t w^2[n - t * hop_length]``, so it exists exactly where
-    that envelope is non-zero (the NOLA condition; COLA is not needed).
+    that envelope is non-zero (the NOLA condition; COLA is not needed). The verdict does
+    not depend on the data and is cached per window and layout.
     """
-    left = (n_fft - window.shape[0]) // 2
-    w2 = torch.zeros(n_fft, dtype=torch.float64, device=window.device)
-    w2[left:left + window.shape[0]] = window.detach().to(torch.float64) ** 2
-    total = n_fft + hop_length * (frames - 1)
-    envelope = torch.nn.functional.fold(
-        w2[None, :, None].expand(1, n_fft, frames), output_size=(1, total),
-        kernel_size=(1, n_fft), stride=(1, hop_length),
-    ).flatten()
-    start = n_fft // 2 if center else 0
-    stop = total - (n_fft // 2 if center else 0) if length is None else start + length
-    region = envelope[start:min(stop, total)]
-    if region.numel() and float(region.abs().min()) < _NOLA_FLOOR:
+    minimum = cached_envelope_minimum(window, resolved, layout)
+    if minimum < _NOLA_FLOOR:
+        _, hop_length, _, center, _ = layout
         raise ValueRangeError(
             f"{fn}(): arguments 'window' and 'hop_length' expected a pair whose overlap-added "
             f"squared window is non-zero at every output sample (NOLA condition), got "
-            f"hop_length = {hop_length}, win_length = {window.shape[0]}, center = {center}, "
-            f"minimum envelope {float(region.abs().min()):.3g}; the signal cannot be "
+            f"hop_length = {hop_length}, win_length = {resolved.shape[0]}, center = {center}, "
+            f"minimum envelope {minimum:.3g}; the signal cannot be "
             "reconstructed (use a smaller hop_length, a window without zeros or center=True)"
         )
 
@@ -323,7 +317,7 @@ def istft(
     real_dtype = _REAL_OF_COMPLEX[compute.dtype]
     w = _resolve_window(fn, window, win, real_dtype, spec.device)
     frames = spec.shape[-1]
-    _check_nola(fn, w, n_fft, hop_length, frames, center, length)
+    _check_nola(fn, window, w, (n_fft, hop_length, frames, center, length))
 
     *batch, _, _ = spec.shape
     if spec.numel() == 0:  # an empty batch
@@ -331,15 +325,19 @@ def istft(
         size = natural if length is None else length
         return torch.zeros(*batch, size, dtype=out_dtype, device=spec.device)
     flat = compute.reshape(-1, bins, frames)
-    # Past the last frame the output is zero-padded here, not by torch.istft (which warns).
-    available = hop_length * (frames - 1) + n_fft - (n_fft // 2 if center else 0)
-    y = torch.istft(
-        flat, n_fft, hop_length=hop_length, win_length=win, window=w, center=center,
-        normalized=False, onesided=True,
-        length=None if length is None else min(length, available),
-    )
-    if length is not None and length > y.shape[-1]:
-        y = torch.nn.functional.pad(y, (0, length - y.shape[-1]))
+    if kernels.is_available(flat, w) and not w.requires_grad:  # the kernel's window is fixed
+        y = kernels.fused_istft(flat, n_fft=n_fft, hop_length=hop_length, window=w,
+                                center=center, length=length)
+    else:
+        # Past the last frame the output is zero-padded here, not by torch.istft (it warns).
+        available = hop_length * (frames - 1) + n_fft - (n_fft // 2 if center else 0)
+        y = torch.istft(
+            flat, n_fft, hop_length=hop_length, win_length=win, window=w, center=center,
+            normalized=False, onesided=True,
+            length=None if length is None else min(length, available),
+        )
+        if length is not None and length > y.shape[-1]:
+            y = torch.nn.functional.pad(y, (0, length - y.shape[-1]))
     return y.reshape(*batch, y.shape[-1]).to(out_dtype)
 
 
