@@ -19,12 +19,13 @@ tables, with the card, versions, date and command, go to stdout and to ``--out``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ import torch
 
 if not torch.cuda.is_available():  # CPU self-test: the kernels run in Triton's interpreter
     os.environ["TRITON_INTERPRET"] = "1"
+# The public torchlass functions are the eager references: keep them off the fused path
+# (on CUDA they would dispatch to it); `dispatched()` turns it on where that is measured.
+os.environ["TORCHLASS_KERNELS"] = "0"
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -197,7 +201,7 @@ def _check_losses(cfg: Config, device: torch.device) -> list[tuple[str, float, f
     for label, a, b in zip(("Gram", "cross", "power"), fused_gram, eager_gram, strict=True):
         rows.append((f"MixIT {label} (vs float64)", _rel_error(a, b), 1e-5))
     eager_loss, eager_assign = mixit_loss(estimates, mixtures, return_assignment=True)
-    with FusedMixIT():
+    with dispatched():
         fused_loss, fused_assign = mixit_loss(estimates, mixtures, return_assignment=True)
     rows.append(("MixIT assignment mismatches", float((eager_assign != fused_assign).sum()), 0))
     rows.append(("MixIT loss (dB, absolute)", abs(float(fused_loss - eager_loss)), 1e-5))
@@ -213,20 +217,20 @@ def mixit_inputs(cfg: Config, device: torch.device) -> tuple[torch.Tensor, torch
     return estimates.requires_grad_(True), mixtures[:, :num_mix]
 
 
-class FusedMixIT:
-    """Route mixit_loss's Gram search through the fused kernel (the owner's dispatch point)."""
+@contextlib.contextmanager
+def dispatched() -> Iterator[None]:
+    """Let the public functions dispatch to the fused kernels, on any device.
 
-    def __enter__(self) -> None:
-        self.original = mixit_module._inner_products
-
-        def fused(estimates: torch.Tensor, mixtures: torch.Tensor, dtype: torch.dtype
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            return kernels.fused_mixture_gram(estimates, mixtures)
-
-        mixit_module._inner_products = fused
-
-    def __exit__(self, *exc: object) -> None:
-        mixit_module._inner_products = self.original
+    The switch ``TORCHLASS_KERNELS=0`` set above lives in :func:`torchlass.kernels.is_available`;
+    replacing the predicate routes CPU tensors too, so the self-test runs the dispatched
+    paths in the interpreter.
+    """
+    original = kernels.is_available
+    kernels.is_available = lambda *ts: bool(ts) and all(isinstance(t, torch.Tensor) for t in ts)
+    try:
+        yield
+    finally:
+        kernels.is_available = original
 
 
 def time_all(cfg: Config, device: torch.device, iters: int, warmup: int, compile_: bool,
@@ -309,9 +313,12 @@ def _time_stft(cfg: Config, device: torch.device, t: Callable) -> list[Row]:
             "fused": t(lambda: kernels.fused_istft(spec, n_fft=n_fft, hop_length=hop,
                                                    window=window, length=length)),
         }, spec_bytes + signal_bytes))
-        rows.append(("iSTFT (torchlass.stft.istft, checks on)", {
-            "eager": t(lambda: istft(spec, n_fft=n_fft, hop_length=hop, length=length)),
-        }, spec_bytes + signal_bytes))
+        public = lambda: istft(spec, n_fft=n_fft, hop_length=hop, length=length)  # noqa: E731
+        eager_us = t(public)
+        with dispatched():
+            fused_us = t(public)
+        rows.append(("iSTFT (torchlass.stft.istft, checks on; fused = dispatched)", {
+            "eager": eager_us, "fused": fused_us}, spec_bytes + signal_bytes))
     leaf = spec.detach().requires_grad_(True)
     cot = torch.ones_like(x)
     rows.append(("iSTFT forward+backward", {
@@ -383,7 +390,7 @@ def _time_losses(cfg: Config, device: torch.device, t: Callable) -> list[Row]:
                                    estimates)
 
     eager_us = t(loss_step)
-    with FusedMixIT():
+    with dispatched():
         fused_us = t(loss_step)
     rows.append(("MixIT loss forward+backward (mixit_loss)", {
         "eager": eager_us, "fused": fused_us}, 3 * mixit_bytes))
