@@ -9,8 +9,13 @@ are checked: disabled benchmarks report no statistics, enabled ones do).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 import torch
+
+from torchlass import kernels
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,3 +61,36 @@ def report_bandwidth(benchmark: object, floor_bytes: int) -> None:
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
         info["GB/s"] = round(floor_bytes / stats.stats.median / 1e9, 2)
+
+
+def time_call(benchmark: Any, device: torch.device, fn: Callable[[], Any],
+              floor_bytes: int) -> Any:
+    """Time ``fn`` with the GPU synchronised inside each call; record its memory floor."""
+
+    def timed() -> Any:
+        out = fn()
+        synchronize(device)
+        return out
+
+    out = benchmark(timed)
+    report_bandwidth(benchmark, floor_bytes)
+    return out
+
+
+@pytest.fixture
+def kernel_path(monkeypatch: pytest.MonkeyPatch, device: torch.device
+                ) -> Callable[[str], None]:
+    """``kernel_path(impl)`` routes the public torchlass functions for this case.
+
+    ``"eager"`` (and ``"compile"``) keep them on their eager path (``TORCHLASS_KERNELS=0``);
+    ``"fused"`` leaves their dispatch to the fused kernels on, and skips where those do not
+    run (CPU tensors: the Triton interpreter is for tests only).
+    """
+
+    def select(impl: str) -> None:
+        if impl != "fused":
+            monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+        elif not kernels.is_available(torch.empty(0, device=device)):
+            pytest.skip("the fused kernels run on CUDA tensors with Triton installed")
+
+    return select

@@ -392,7 +392,7 @@ def _time_losses(cfg: Config, device: torch.device, t: Callable) -> list[Row]:
     eager_us = t(loss_step)
     with dispatched():
         fused_us = t(loss_step)
-    rows.append(("MixIT loss forward+backward (mixit_loss)", {
+    rows.append(("MixIT loss forward+backward (mixit_loss; fused = dispatched)", {
         "eager": eager_us, "fused": fused_us}, 3 * mixit_bytes))
     return rows
 

@@ -1,22 +1,22 @@
 """STFT front-end benchmarks: forward transform, separator features, inverse transform.
 
-Groups ``stft``, ``features`` and ``istft`` compare torchlass, plain ``torch.stft`` /
-``torch.istft``, asteroid-filterbanks' ``Encoder``/``Decoder`` (a strided conv1d) and, on
-CUDA, the fused kernels of :mod:`torchlass.kernels` (features from one read of the
-spectrum; overlap-add, envelope and trim in one kernel). Upstream AudioSep settings:
-32 kHz, n_fft 2048, hop 320. Sizes: ``smoke`` (2 x 0.25 s) always; with ``--benchmark``
-16 x 10 s on CUDA (spectrogram ``(16, 1025, 1001)``, the issue's size) and 2 x 2 s on the
-CPU. ``extra_info`` holds the memory floor and the effective bandwidth.
+Groups ``stft``, ``features`` and ``istft``. ``torchlass`` / ``eager`` is the public
+torchlass function on its eager path (``TORCHLASS_KERNELS=0``); ``fused`` is the same public
+function where it dispatches to the fused kernels of :mod:`torchlass.kernels` (CUDA only:
+features from one read of the spectrum; overlap-add, envelope and trim in one kernel);
+``torch`` is plain ``torch.stft`` / ``torch.istft`` and ``asteroid`` asteroid-filterbanks'
+``Encoder`` / ``Decoder`` (a strided conv1d). Upstream AudioSep settings: 32 kHz, n_fft 2048,
+hop 320. Sizes: ``smoke`` (2 x 0.25 s) always; with ``--benchmark`` 16 x 10 s on CUDA
+(spectrogram ``(16, 1025, 1001)``, the issue's size) and 2 x 2 s on the CPU. ``extra_info``
+holds the memory floor and the effective bandwidth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 import torch
 
-from benchmarks.conftest import report_bandwidth, synchronize
+from benchmarks.conftest import time_call
 from torchlass.stft import istft, magnitude_phase, stft
 
 N_FFT, HOP = 2048, 320
@@ -28,31 +28,6 @@ def _signal(request: pytest.FixtureRequest, device: torch.device) -> torch.Tenso
     batch, length = FULL[device.type] if request.config.getoption("--benchmark") else SMOKE
     g = torch.Generator().manual_seed(0)
     return (0.1 * torch.randn(batch, length, generator=g)).to(device)
-
-
-def _window(device: torch.device) -> torch.Tensor:
-    return torch.hann_window(N_FFT, device=device)
-
-
-def _fused(device: torch.device) -> object:
-    if device.type != "cuda":
-        pytest.skip("the fused kernels run on CUDA (the CPU interpreter is for tests only)")
-    kernels = pytest.importorskip("torchlass.kernels")
-    if not kernels.triton_importable():
-        pytest.skip("triton is not installed")
-    return kernels
-
-
-def _run(benchmark: object, device: torch.device, fn: Callable[[], object],
-         floor_bytes: int) -> object:
-    def timed() -> object:
-        out = fn()
-        synchronize(device)
-        return out
-
-    out = benchmark(timed)  # type: ignore[operator]
-    report_bandwidth(benchmark, floor_bytes)
-    return out
 
 
 def _spec_bytes(x: torch.Tensor) -> int:
@@ -71,7 +46,7 @@ def _asteroid(kind: str, device: torch.device) -> torch.nn.Module:
 @pytest.mark.parametrize("impl", ["torchlass", "torch", "asteroid"])
 def test_stft(benchmark, request, device, impl):
     x = _signal(request, device)
-    window = _window(device)
+    window = torch.hann_window(N_FFT, device=device)
     if impl == "torchlass":
         fn = lambda: stft(x, n_fft=N_FFT, hop_length=HOP, check_finite=False)  # noqa: E731
     elif impl == "torch":
@@ -80,47 +55,44 @@ def test_stft(benchmark, request, device, impl):
         encoder = _asteroid("encoder", device)
         fn = lambda: encoder(x.unsqueeze(1))  # noqa: E731
     with torch.no_grad():
-        out = _run(benchmark, device, fn, x.numel() * 4 + _spec_bytes(x))
+        out = time_call(benchmark, device, fn, x.numel() * 4 + _spec_bytes(x))
     assert out.shape[0] == x.shape[0]
 
 
 @pytest.mark.benchmark(group="features")
 @pytest.mark.parametrize("impl", ["eager", "fused"])
-def test_stft_features(benchmark, request, device, impl):
+def test_stft_features(benchmark, request, device, kernel_path, impl):
     """STFT plus the baseline's features (floored magnitude, phase cosine and sine)."""
+    kernel_path(impl)
     x = _signal(request, device)
-    features = magnitude_phase if impl == "eager" else _fused(device).fused_magnitude_phase
 
     def fn() -> tuple[torch.Tensor, ...]:
-        return features(stft(x, n_fft=N_FFT, hop_length=HOP, check_finite=False))
+        return magnitude_phase(stft(x, n_fft=N_FFT, hop_length=HOP, check_finite=False))
 
     # spectrum written and read once, three feature planes written
     floor = x.numel() * 4 + 2 * _spec_bytes(x) + 3 * _spec_bytes(x) // 2
     with torch.no_grad():
-        mag, _, _ = _run(benchmark, device, fn, floor)
+        mag, _, _ = time_call(benchmark, device, fn, floor)
     assert mag.shape == (x.shape[0], N_FFT // 2 + 1, 1 + x.shape[-1] // HOP)
 
 
 @pytest.mark.benchmark(group="istft")
-@pytest.mark.parametrize("impl", ["torchlass", "torch", "fused", "asteroid"])
-def test_istft(benchmark, request, device, impl):
+@pytest.mark.parametrize("impl", ["torchlass", "fused", "torch", "asteroid"])
+def test_istft(benchmark, request, device, kernel_path, impl):
+    kernel_path("fused" if impl == "fused" else "eager")
     x = _signal(request, device)
-    window = _window(device)
+    window = torch.hann_window(N_FFT, device=device)
     length = x.shape[-1]
     spec = torch.stft(x, N_FFT, HOP, window=window, return_complex=True)
-    if impl == "torchlass":
+    if impl in ("torchlass", "fused"):
         fn = lambda: istft(spec, n_fft=N_FFT, hop_length=HOP, length=length,  # noqa: E731
                            check_finite=False)
     elif impl == "torch":
         fn = lambda: torch.istft(spec, N_FFT, HOP, window=window, length=length)  # noqa: E731
-    elif impl == "fused":
-        fused_istft = _fused(device).fused_istft
-        fn = lambda: fused_istft(spec, n_fft=N_FFT, hop_length=HOP, window=window,  # noqa: E731
-                                 length=length)
     else:
         decoder = _asteroid("decoder", device)
         encoded = _asteroid("encoder", device)(x.unsqueeze(1)).detach()
         fn = lambda: decoder(encoded)  # noqa: E731
     with torch.no_grad():
-        out = _run(benchmark, device, fn, _spec_bytes(x) + x.numel() * 4)
+        out = time_call(benchmark, device, fn, _spec_bytes(x) + x.numel() * 4)
     assert out.shape[0] == x.shape[0]
