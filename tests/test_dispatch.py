@@ -6,11 +6,12 @@ run under Triton's interpreter on the CPU (see ``kernel_interpreter``). Every ca
 checked both ways: with dispatch on, the public function reaches its fused kernel (a spy
 counts the calls) and returns the values and gradients of its eager path. The other
 direction: CPU tensors, ``TORCHLASS_KERNELS=0`` and a window that needs a gradient keep the
-eager path.
+eager path, and under ``torch.compile`` the check traces into one graph with the eager code.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 
@@ -226,3 +227,21 @@ def test_cpu_tensors_and_the_switch_keep_the_eager_path(case, monkeypatch, stubs
         fn(*fake)
     monkeypatch.setenv(kernels.ENV_SWITCH, "0")
     fn(*fake)  # ... unless switched off
+
+
+# without the finiteness check, which reads a value (a graph break of its own)
+UNCHECKED = {"si_sdr": functools.partial(si_sdr, check_finite=False),
+             "snr": functools.partial(snr, check_finite=False)}
+
+
+@pytest.mark.parametrize("case", ["apply_mag_phase_mask", "apply_real_imag_mask",
+                                  "apply_complex_ratio_mask", "magnitude_phase", *UNCHECKED])
+def test_public_functions_trace_to_one_graph(case, monkeypatch):
+    """The dispatch check costs no graph break (inside a trace it says no: eager code)."""
+    fn, inputs = CASES[case][2]()
+    fn = UNCHECKED.get(case, fn)
+    inputs = [t.detach() for t in inputs]
+    monkeypatch.delenv(kernels.ENV_SWITCH, raising=False)
+    compiled = torch.compile(fn, fullgraph=True, backend="eager")
+    for got, want in zip(_outputs(compiled(*inputs)), _outputs(fn(*inputs)), strict=True):
+        torch.testing.assert_close(got, want)

@@ -24,6 +24,8 @@ from torchlass.kernels._layout import broadcast_shape
 __all__ = ["apply_complex_ratio_mask", "apply_mag_phase_mask", "apply_real_imag_mask"]
 
 _HALF = (torch.float16, torch.bfloat16)
+# dtype.to_complex() as a lookup, which torch.compile traces without a graph break
+_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 # Floor on the length of the phase vector (p_r, p_i), as in the baseline.
 _PHASOR_FLOOR = 1e-10
 
@@ -59,7 +61,7 @@ def _promote(spec: torch.Tensor, *masks: torch.Tensor) -> tuple[torch.Tensor, li
     dtype = torch.float32 if spec.dtype == torch.complex32 else spec.real.dtype
     for mask in masks:
         dtype = torch.promote_types(dtype, torch.float32 if mask.dtype in _HALF else mask.dtype)
-    return spec.to(dtype.to_complex()), [m.to(dtype) for m in masks]
+    return spec.to(_COMPLEX_OF[dtype]), [m.to(dtype) for m in masks]
 
 
 def apply_mag_phase_mask(
