@@ -52,17 +52,17 @@ def cached_envelope_minimum(window: str | torch.Tensor, resolved: torch.Tensor,
     built from it in the compute dtype and device. An inference-mode window tensor has no
     version counter and is evaluated every time.
     """
-    key = (resolved.dtype, resolved.device, resolved.shape[0], layout)
+    built: tuple[object, ...] = (resolved.dtype, resolved.device, resolved.shape[0], layout)
     if isinstance(window, str):
         cache: dict[tuple[object, ...], float] = _BY_NAME
-        key = (window, *key)
+        key = (window, *built)
     else:
         try:
             version = window._version
         except RuntimeError:  # inference tensors do not track in-place changes
             return envelope_minimum(resolved, layout)
         cache = _BY_TENSOR.setdefault(window, {})
-        key = (version, *key)
+        key = (version, *built)
     minimum = cache.get(key)
     if minimum is None:
         if len(cache) >= _MAX_ENTRIES:
