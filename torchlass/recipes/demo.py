@@ -34,7 +34,7 @@ from torchlass.data.validation import (
     write_validation_recipe,
 )
 from torchlass.errors import check_positive_int
-from torchlass.query import CachedTextEncoder, HashedTextEncoder
+from torchlass.query import CachedTextEncoder, HashedTextEncoder, content_words
 from torchlass.recipes.config import Config, apply_overrides, get_config
 from torchlass.recipes.evaluate import (
     evaluate_separator,
@@ -241,7 +241,7 @@ def _write_examples(model: torch.nn.Module, items: list[dict[str, Any]],
     for k, item in enumerate(chosen):
         estimate = model(item["mixture"][None], encoder([item["caption"]]))[0]
         estimates.append(estimate)
-        stem = "_".join(item["caption"].split()[:4])
+        stem = "_".join(content_words(item["caption"])[:3])
         for name, signal in (("mixture", item["mixture"]), ("target", item["target"]),
                              ("estimate", estimate)):
             write_audio(folder / f"example{k}_{stem}_{name}.wav", signal, settings.sample_rate)
