@@ -14,11 +14,27 @@ from hypothesis import strategies as st
 from torchmetrics.functional.audio import (
     scale_invariant_signal_distortion_ratio as tm_si_sdr,
 )
-from torchmetrics.functional.audio import signal_distortion_ratio as tm_sdr
+from torchmetrics.functional.audio import signal_distortion_ratio as _tm_sdr
 from torchmetrics.functional.audio import signal_noise_ratio as tm_snr
 
 from torchlass.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from torchlass.metrics import bss_sdr, dcase2024_scores, sdr, sdri, si_sdr, si_sdri, snr
+
+
+def tm_sdr(estimate: torch.Tensor, target: torch.Tensor, **kwargs) -> torch.Tensor:
+    """torchmetrics' BSS-eval SDR, computed on one thread.
+
+    torchmetrics solves its Toeplitz systems with a batched ``torch.linalg.solve``; with the
+    CPU build of torch 2.13 and more than one thread, oneMKL rejects the 512-tap batch
+    ("Parameter 6 was incorrect on entry to DLASWP") and the solve raises. One thread avoids
+    the library bug without changing the reference's arithmetic.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _tm_sdr(estimate, target, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
 
 EPS64 = float(np.finfo(np.float64).eps)
 
