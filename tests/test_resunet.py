@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torchlass.errors import DTypeError, ShapeError, ValueRangeError
@@ -26,16 +26,21 @@ def _randomise_film(net, std=0.5):
                 torch.nn.init.normal_(p, std=std)
 
 
-@given(freq=st.integers(8, 40), frames=st.integers(1, 13),
-       freq_fit=st.sampled_from(["crop", "pad"]))
-def test_any_size_in_same_size_out(freq, frames, freq_fit):
+@pytest.mark.parametrize("freq_fit", ["crop", "pad"])
+def test_any_size_in_same_size_out(freq_fit):
     net = _small(freq_fit=freq_fit).eval()
-    with torch.no_grad():
-        out = net(torch.randn(2, 2, freq, frames), torch.randn(2, 6))
-    assert out.shape == (2, 3, freq, frames)
-    assert net.fitted_freq(freq) % net.freq_factor == 0
-    if freq_fit == "crop":  # the dropped top bins get zero logits (the baseline's Nyquist)
-        assert not out[:, :, net.fitted_freq(freq):].any()
+
+    @settings(max_examples=15)
+    @given(freq=st.integers(8, 40), frames=st.integers(1, 13))
+    def check(freq, frames):
+        with torch.no_grad():
+            out = net(torch.randn(2, 2, freq, frames), torch.randn(2, 6))
+        assert out.shape == (2, 3, freq, frames)
+        assert net.fitted_freq(freq) % net.freq_factor == 0
+        if freq_fit == "crop":  # the dropped top bins get zero logits (the baseline's Nyquist)
+            assert not out[:, :, net.fitted_freq(freq):].any()
+
+    check()
 
 
 def test_frames_are_zero_padded_inside():

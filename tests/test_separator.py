@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torchlass import Separator
@@ -45,12 +45,17 @@ def test_presets_are_built_of_the_named_parts(preset, features, head, in_ch, out
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
-@given(length=st.integers(65, 700))
-def test_same_length_out_for_odd_lengths(preset, length):
+def test_same_length_out_for_odd_lengths(preset):
     sep = _small(preset).eval()
-    with torch.no_grad():
-        out = sep(torch.randn(2, 1, length), torch.randn(2, 8))
-    assert out.shape == (2, 1, length) and torch.isfinite(out).all()
+
+    @settings(max_examples=15)
+    @given(length=st.integers(65, 700))
+    def check(length):
+        with torch.no_grad():
+            out = sep(torch.randn(2, 1, length), torch.randn(2, 8))
+        assert out.shape == (2, 1, length) and torch.isfinite(out).all()
+
+    check()
 
 
 def test_several_channels_and_sources():
