@@ -229,8 +229,12 @@ def _check_nola(
 
     The inverse divides by ``sum_t w^2[n - t * hop_length]``, so it exists exactly where
     that envelope is non-zero (the NOLA condition; COLA is not needed). The verdict does
-    not depend on the data and is cached per window and layout.
+    not depend on the data and is cached per window and layout. Inside a
+    :func:`torch.compile` trace it is skipped (the cache lookup would break the graph);
+    :func:`torch.istft` still refuses a vanishing envelope there.
     """
+    if torch.compiler.is_compiling():
+        return
     minimum = cached_envelope_minimum(window, resolved, layout)
     if minimum < _NOLA_FLOOR:
         _, hop_length, _, center, _ = layout
