@@ -10,6 +10,8 @@ attribute (3 for :class:`MagPhaseMaskHead`, 2 for the others).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -86,7 +88,29 @@ class MagPhaseMaskHead(_MaskHead):
         return apply_mag_phase_mask(spec.unsqueeze(1), z0, z1, z2)
 
 
-class RealImagMaskHead(_MaskHead):
+class _BoundedMaskHead(_MaskHead):
+    """Two planes bounded by :func:`~torchlass.masks.bound_mask`, then applied by ``_mask_fn``."""
+
+    planes = 2
+    default_bound: str  # the subclass's documented default
+    _mask_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+    def __init__(self, num_sources: int = 1, bound: str | None = None) -> None:
+        super().__init__(num_sources)
+        bound = self.default_bound if bound is None else bound
+        self.bound = check_choice(bound, type(self).__name__, "bound", BOUNDS)
+
+    def forward(self, net_out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+        """Masked mixture for every source (see the class description)."""
+        a, b = self._split(net_out, spec)
+        m_re, m_im = bound_mask(a, b, bound=self.bound)
+        return self._mask_fn(spec.unsqueeze(1), m_re, m_im)
+
+    def extra_repr(self) -> str:
+        return f"num_sources={self.num_sources}, bound={self.bound!r}"
+
+
+class RealImagMaskHead(_BoundedMaskHead):
     """Separate real and imaginary ratio masks (SRPOL "system 1", eq. 1), 2 planes.
 
     Planes ``k = 0, 1`` are bounded by :func:`~torchlass.masks.bound_mask` into ``(M_re,
@@ -97,7 +121,7 @@ class RealImagMaskHead(_MaskHead):
 
     Args:
         num_sources: sources predicted per mixture channel.
-        bound: one of :data:`~torchlass.masks.BOUNDS`.
+        bound: one of :data:`~torchlass.masks.BOUNDS`; ``None`` (the default) is ``"tanh"``.
 
     Shape:
         ``net_out``: ``(batch, sources * channels * 2, freq, frames)``; ``spec``:
@@ -111,23 +135,11 @@ class RealImagMaskHead(_MaskHead):
         torch.Size([4, 1, 2, 257, 10])
     """
 
-    planes = 2
-
-    def __init__(self, num_sources: int = 1, bound: str = "tanh") -> None:
-        super().__init__(num_sources)
-        self.bound = check_choice(bound, "RealImagMaskHead", "bound", BOUNDS)
-
-    def forward(self, net_out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
-        """Masked mixture for every source (see the class description)."""
-        a, b = self._split(net_out, spec)
-        m_re, m_im = bound_mask(a, b, bound=self.bound)
-        return apply_real_imag_mask(spec.unsqueeze(1), m_re, m_im)
-
-    def extra_repr(self) -> str:
-        return f"num_sources={self.num_sources}, bound={self.bound!r}"
+    default_bound = "tanh"
+    _mask_fn = staticmethod(apply_real_imag_mask)
 
 
-class ComplexRatioMaskHead(_MaskHead):
+class ComplexRatioMaskHead(_BoundedMaskHead):
     """True complex ratio mask (SRPOL eq. 2), 2 planes.
 
     Planes ``k = 0, 1`` are bounded by :func:`~torchlass.masks.bound_mask` into the real
@@ -140,7 +152,8 @@ class ComplexRatioMaskHead(_MaskHead):
 
     Args:
         num_sources: sources predicted per mixture channel.
-        bound: one of :data:`~torchlass.masks.BOUNDS`.
+        bound: one of :data:`~torchlass.masks.BOUNDS`; ``None`` (the default) is
+            ``"polar_tanh"``.
 
     Shape:
         ``net_out``: ``(batch, sources * channels * 2, freq, frames)``; ``spec``:
@@ -154,17 +167,5 @@ class ComplexRatioMaskHead(_MaskHead):
         torch.Size([1, 3, 1, 257, 10])
     """
 
-    planes = 2
-
-    def __init__(self, num_sources: int = 1, bound: str = "polar_tanh") -> None:
-        super().__init__(num_sources)
-        self.bound = check_choice(bound, "ComplexRatioMaskHead", "bound", BOUNDS)
-
-    def forward(self, net_out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
-        """Masked mixture for every source (see the class description)."""
-        a, b = self._split(net_out, spec)
-        m_re, m_im = bound_mask(a, b, bound=self.bound)
-        return apply_complex_ratio_mask(spec.unsqueeze(1), m_re, m_im)
-
-    def extra_repr(self) -> str:
-        return f"num_sources={self.num_sources}, bound={self.bound!r}"
+    default_bound = "polar_tanh"
+    _mask_fn = staticmethod(apply_complex_ratio_mask)
