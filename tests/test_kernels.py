@@ -21,7 +21,7 @@ from kernel_interpreter import DEVICE, import_kernels
 
 kernels = import_kernels()
 
-from torchlass.errors import DTypeError, ShapeError, ValueRangeError  # noqa: E402
+from torchlass.errors import DeviceError, DTypeError, ShapeError, ValueRangeError  # noqa: E402
 from torchlass.kernels._layout import plan_tiles  # noqa: E402
 from torchlass.masks import (  # noqa: E402
     apply_complex_ratio_mask,
@@ -379,13 +379,13 @@ def test_is_available(monkeypatch):
 def test_cpu_tensors_without_interpreter_raise(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     spec = torch.zeros(2, 3, dtype=torch.complex64)
-    with pytest.raises(kernels.DeviceError, match=r"fused_apply_real_imag_mask\(\): argument "
+    with pytest.raises(DeviceError, match=r"fused_apply_real_imag_mask\(\): argument "
                                                   r"'spec' expected a CUDA tensor .* got device "
                                                   r"cpu"):
         kernels.fused_apply_real_imag_mask(spec, spec.real, spec.imag)
-    with pytest.raises(kernels.DeviceError, match=r"fused_si_sdr\(\): argument 'estimate'"):
+    with pytest.raises(DeviceError, match=r"fused_si_sdr\(\): argument 'estimate'"):
         kernels.fused_si_sdr(spec.real, spec.imag)
-    assert issubclass(kernels.DeviceError, ValueError)
+    assert issubclass(DeviceError, ValueError)
 
 
 def test_api_page_example_runs(capsys):

@@ -16,13 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlass.errors import (
-    ShapeError,
-    ValueRangeError,
-    check_ndim,
-    check_positive_int,
-    check_real_floating,
-)
+from torchlass.checks import check_ndim, check_positive_int, check_real_floating
+from torchlass.errors import ShapeError, ValueRangeError
 from torchlass.masks import ComplexRatioMaskHead, MagPhaseMaskHead, RealImagMaskHead
 from torchlass.nn import MagnitudeFeatures, RealImagFeatures, ResUNet
 from torchlass.stft import ISTFT, STFT

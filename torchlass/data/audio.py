@@ -16,13 +16,8 @@ from typing import Any
 
 import torch
 
-from torchlass.errors import (
-    ShapeError,
-    TorchlassError,
-    check_ndim,
-    check_positive_int,
-    check_real_floating,
-)
+from torchlass.checks import check_ndim, check_positive_int, check_real_floating
+from torchlass.errors import ShapeError, TorchlassError
 
 __all__ = ["AudioFileError", "audio_info", "fit_length", "read_audio", "resample", "write_audio"]
 

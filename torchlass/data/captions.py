@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchlass.errors import TorchlassError, check_choice
+from torchlass.checks import check_choice
+from torchlass.errors import TorchlassError
 
 __all__ = [
     "CaptionedAudio",

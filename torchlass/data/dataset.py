@@ -23,9 +23,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from torchlass.checks import check_ndim, check_positive_int, check_real_floating
 from torchlass.data.audio import AudioFileError, audio_info, fit_length, read_audio
 from torchlass.data.captions import CaptionedAudio
-from torchlass.errors import ShapeError, check_ndim, check_positive_int, check_real_floating
+from torchlass.errors import ShapeError
 from torchlass.query.hashed import content_words
 
 __all__ = ["CaptionedAudioDataset", "ShortAudioWarning", "TensorCaptionDataset",

@@ -20,14 +20,8 @@ from typing import NamedTuple
 
 import torch
 
-from torchlass.errors import (
-    ShapeError,
-    ValueRangeError,
-    check_choice,
-    check_ndim,
-    check_real_floating,
-    check_same_shape,
-)
+from torchlass.checks import check_choice, check_ndim, check_real_floating, check_same_shape
+from torchlass.errors import ShapeError, ValueRangeError
 
 __all__ = [
     "BatchMixer",

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from torchlass.errors import ValueRangeError, check_choice, check_positive_int
+from torchlass.checks import check_choice, check_positive_int
+from torchlass.errors import ValueRangeError
 
 __all__ = ["SYNTHETIC_CAPTIONS", "SyntheticClip", "synthesize", "synthetic_collection"]
 

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from torchlass.checks import check_positive_int
 from torchlass.data.audio import read_audio
 from torchlass.data.mixing import mix_at_snr
-from torchlass.errors import TorchlassError, check_positive_int
+from torchlass.errors import TorchlassError
 
 __all__ = ["RecipeRow", "ValidationMixtures", "read_validation_recipe",
            "write_validation_recipe"]

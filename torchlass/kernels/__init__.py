@@ -19,10 +19,7 @@ from typing import Any
 
 import torch
 
-from torchlass.kernels._layout import DeviceError
-
 __all__ = [
-    "DeviceError",
     "fused_apply_complex_ratio_mask",
     "fused_apply_mag_phase_mask",
     "fused_apply_real_imag_mask",

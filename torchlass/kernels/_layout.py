@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from torchlass.errors import TorchlassError
+from torchlass.errors import DeviceError
 
 #: Outer dims a kernel decomposes its program id into (besides the tile dims ``P, Q``).
 OUTER_DIMS = 3
@@ -52,23 +52,6 @@ class TilePlan:
         return self.strides[i]
 
 
-def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
-    """The broadcast of ``shapes`` (NumPy rules), or None if they do not broadcast.
-
-    A few microseconds, where :func:`torch.broadcast_shapes` costs tens: it runs on every
-    fused call.
-    """
-    ndim = max(len(s) for s in shapes)
-    out = [1] * ndim
-    for shape in shapes:
-        for i, size in enumerate(shape, start=ndim - len(shape)):
-            if size != 1:
-                if out[i] not in (1, size):
-                    return None
-                out[i] = size
-    return tuple(out)
-
-
 def element_strides(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Strides of ``t`` broadcast to ``shape``, in elements (a broadcast dim gets 0).
 
@@ -80,10 +63,6 @@ def element_strides(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
     sizes = t.shape
     lead = (0,) * (len(shape) - len(sizes))
     return lead + tuple(0 if n == 1 else s for n, s in zip(sizes, t.stride(), strict=True))
-
-
-class DeviceError(TorchlassError, ValueError):
-    """A fused kernel got tensors it cannot run on (not CUDA, or on several devices)."""
 
 
 def check_kernel_device(fn: str, **tensors: torch.Tensor) -> None:

@@ -14,7 +14,8 @@ import torch
 import triton
 import triton.language as tl
 
-from torchlass.errors import ValueRangeError, check_dtype
+from torchlass.checks import check_dtype
+from torchlass.errors import ValueRangeError
 from torchlass.kernels._layout import check_kernel_device, grad_buffer
 from torchlass.kernels._tiles import (
     launch_elementwise,

@@ -17,6 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
+from torchlass.checks import check_mask_inputs
 from torchlass.kernels._layout import check_kernel_device, empty_like_layout, grad_buffer
 from torchlass.kernels._tiles import (
     launch_elementwise,
@@ -27,7 +28,6 @@ from torchlass.kernels._tiles import (
     tanh,
     tile_coords,
 )
-from torchlass.masks.functional import check_mask_inputs
 
 __all__ = [
     "fused_apply_complex_ratio_mask",

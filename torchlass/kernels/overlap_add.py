@@ -19,7 +19,8 @@ import torch
 import triton
 import triton.language as tl
 
-from torchlass.errors import DTypeError, ShapeError, check_dtype, check_ndim, check_positive_int
+from torchlass.checks import check_dtype, check_ndim, check_positive_int
+from torchlass.errors import DTypeError, ShapeError
 from torchlass.kernels._layout import check_kernel_device
 from torchlass.kernels._tiles import cast_for_store, on_device
 

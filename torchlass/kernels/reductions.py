@@ -21,7 +21,14 @@ import torch
 import triton
 import triton.language as tl
 
-from torchlass.errors import ShapeError, check_min_length, check_ndim, check_real_floating
+from torchlass.checks import (
+    check_min_length,
+    check_ndim,
+    check_real_floating,
+    common_dtype,
+    machine_eps,
+)
+from torchlass.errors import ShapeError
 from torchlass.kernels._layout import check_kernel_device
 from torchlass.kernels._tiles import cast_for_store, interpreted, on_device, sum_lanes
 
@@ -31,7 +38,6 @@ _BLOCK = 1024
 _CHUNK = 16 * _BLOCK  # samples per program of the moment kernel
 _GRAM_BLOCK = 64
 _GRAM_CHUNK = 64 * _GRAM_BLOCK
-_HALF = (torch.float16, torch.bfloat16)
 
 
 @triton.jit
@@ -171,12 +177,6 @@ def _centred(moments: torch.Tensor, length: int, zero_mean: bool
     return xs, ss, xx
 
 
-def _eps(estimate: torch.Tensor, target: torch.Tensor) -> float:
-    """The machine epsilon of the metrics' convention (float32's for half inputs)."""
-    dtype = torch.promote_types(estimate.dtype, target.dtype)
-    return torch.finfo(torch.float32 if dtype in _HALF else dtype).eps
-
-
 def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool = False
                  ) -> torch.Tensor:
     """SI-SDR (dB) from one pass over the signals; equals :func:`torchlass.metrics.si_sdr`.
@@ -209,7 +209,7 @@ def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: boo
         tensor(18.4030, dtype=torch.float64)
     """
     _check_pair("fused_si_sdr", estimate, target)
-    eps = _eps(estimate, target)
+    eps = machine_eps(common_dtype(estimate, target))
     xs, ss, xx = _centred(fused_row_moments(estimate, target), estimate.shape[-1], zero_mean)
     alpha = (xs + eps) / (ss + eps)
     projection = alpha.square() * ss
@@ -247,7 +247,7 @@ def fused_snr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool =
         tensor(6.0206, dtype=torch.float64)
     """
     _check_pair("fused_snr", estimate, target)
-    eps = _eps(estimate, target)
+    eps = machine_eps(common_dtype(estimate, target))
     xs, ss, xx = _centred(fused_row_moments(estimate, target), estimate.shape[-1], zero_mean)
     error = (ss - 2.0 * xs + xx).clamp_min(0.0)
     return 10.0 * torch.log10((ss + eps) / (error + eps))

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from torchlass.errors import check_finite as _check_finite
+from torchlass.checks import check_finite as _check_finite
 
 _DB = 10.0 / math.log(10.0)
 # Rows are processed in chunks of about this many samples on the CPU. With one thread,

@@ -19,23 +19,20 @@ from functools import lru_cache
 import torch
 
 from torchlass import kernels
-from torchlass.errors import (
-    ShapeError,
-    ValueRangeError,
+from torchlass.checks import check_finite as _check_finite
+from torchlass.checks import (
     check_min_length,
     check_ndim,
     check_real_floating,
-)
-from torchlass.errors import check_finite as _check_finite
-from torchlass.losses._fused import LossConfig, snr_family_loss
-from torchlass.losses.snr import threshold_tau
-from torchlass.metrics._validation import (
     check_reduction,
     common_dtype,
     loss_dtype,
     machine_eps,
     reduce,
 )
+from torchlass.errors import ShapeError, ValueRangeError
+from torchlass.losses._fused import LossConfig, snr_family_loss
+from torchlass.losses.snr import threshold_tau
 
 __all__ = ["mixit_loss"]
 

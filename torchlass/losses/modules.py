@@ -7,11 +7,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchlass.checks import check_reduction
 from torchlass.losses.mixit import LossFn, mixit_loss
 from torchlass.losses.pit import pit_loss
 from torchlass.losses.snr import sdr_loss, si_sdr_loss, snr_loss
 from torchlass.losses.waveform import l1_loss
-from torchlass.metrics._validation import check_reduction
 
 __all__ = ["L1Loss", "MixITLoss", "PITLoss", "SDRLoss", "SISDRLoss", "SNRLoss"]
 

@@ -16,10 +16,9 @@ from functools import lru_cache
 
 import torch
 
-from torchlass.errors import ShapeError, check_ndim
-from torchlass.errors import check_finite as _check_finite
-from torchlass.losses._fused import LossConfig, snr_family_loss
-from torchlass.metrics._validation import (
+from torchlass.checks import check_finite as _check_finite
+from torchlass.checks import (
+    check_ndim,
     check_reduction,
     check_signals,
     common_dtype,
@@ -27,6 +26,8 @@ from torchlass.metrics._validation import (
     machine_eps,
     reduce,
 )
+from torchlass.errors import ShapeError
+from torchlass.losses._fused import LossConfig, snr_family_loss
 
 __all__ = ["pit_loss"]
 

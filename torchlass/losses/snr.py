@@ -14,15 +14,9 @@ import math
 
 import torch
 
+from torchlass.checks import check_reduction, check_signals, common_dtype, machine_eps, reduce
 from torchlass.errors import DTypeError, ValueRangeError
 from torchlass.losses._fused import LossConfig, snr_family_loss
-from torchlass.metrics._validation import (
-    check_reduction,
-    check_signals,
-    common_dtype,
-    machine_eps,
-    reduce,
-)
 
 __all__ = ["sdr_loss", "si_sdr_loss", "snr_loss"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from torchlass.errors import check_finite as _check_finite
-from torchlass.metrics._validation import check_reduction, check_signals, loss_dtype, reduce
+from torchlass.checks import check_finite as _check_finite
+from torchlass.checks import check_reduction, check_signals, loss_dtype, reduce
 
 __all__ = ["l1_loss"]
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import torch
 
-from torchlass.errors import ValueRangeError, check_choice, check_dtype, check_same_shape
+from torchlass.checks import check_choice, check_dtype, check_same_shape
+from torchlass.errors import ValueRangeError
 
 __all__ = ["BOUNDS", "CIRM_C", "CIRM_K", "bound_mask"]
 

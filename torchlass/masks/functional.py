@@ -18,12 +18,10 @@ from __future__ import annotations
 import torch
 
 from torchlass import kernels
-from torchlass.errors import ShapeError, check_dtype
-from torchlass.kernels._layout import broadcast_shape
+from torchlass.checks import check_mask_inputs, compute_dtype
 
 __all__ = ["apply_complex_ratio_mask", "apply_mag_phase_mask", "apply_real_imag_mask"]
 
-_HALF = (torch.float16, torch.bfloat16)
 # dtype.to_complex() as a lookup, which torch.compile traces without a graph break
 _COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 # Floor on the length of the phase vector (p_r, p_i), as in the baseline.
@@ -36,31 +34,11 @@ def _complex_product(spec: torch.Tensor, m_re: torch.Tensor, m_im: torch.Tensor)
     return torch.complex(m_re * re - m_im * im, m_re * im + m_im * re)
 
 
-def check_mask_inputs(fn: str, spec: torch.Tensor, **masks: torch.Tensor) -> tuple[int, ...]:
-    """Check dtypes and broadcastability, naming the function ``fn``; return the shape.
-
-    Shared with the fused kernels, so that both paths reject the same inputs with the same
-    message.
-    """
-    check_dtype(spec, fn, "spec", complex_=True)
-    for name, mask in masks.items():
-        check_dtype(mask, fn, name, complex_=False)
-    shapes = [tuple(spec.shape)] + [tuple(m.shape) for m in masks.values()]
-    shape = broadcast_shape(*shapes)
-    if shape is None:
-        got = " and ".join(f"{n} {s}" for n, s in zip(["spec", *masks], shapes, strict=True))
-        raise ShapeError(
-            f"{fn}(): arguments {', '.join(repr(n) for n in ['spec', *masks])} expected "
-            f"shapes that broadcast together, got {got}"
-        )
-    return shape
-
-
 def _promote(spec: torch.Tensor, *masks: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Bring everything to one precision >= float32 (the eager path's arithmetic)."""
     dtype = torch.float32 if spec.dtype == torch.complex32 else spec.real.dtype
     for mask in masks:
-        dtype = torch.promote_types(dtype, torch.float32 if mask.dtype in _HALF else mask.dtype)
+        dtype = torch.promote_types(dtype, compute_dtype(mask.dtype))
     return spec.to(_COMPLEX_OF[dtype]), [m.to(dtype) for m in masks]
 
 

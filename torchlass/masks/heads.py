@@ -15,7 +15,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from torchlass.errors import ShapeError, check_choice, check_dtype, check_ndim, check_positive_int
+from torchlass.checks import check_choice, check_dtype, check_ndim, check_positive_int
+from torchlass.errors import ShapeError
 from torchlass.masks.bounds import BOUNDS, bound_mask
 from torchlass.masks.functional import (
     apply_complex_ratio_mask,

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from torchlass.errors import check_positive_int
-from torchlass.metrics._validation import check_signals, result_dtype
+from torchlass.checks import check_positive_int, check_signals, result_dtype
 
 __all__ = ["bss_sdr"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from torchlass.metrics._validation import check_overflow, check_signals
+from torchlass.checks import check_overflow, check_signals
 from torchlass.metrics.si_sdr import si_sdr64
 from torchlass.metrics.snr import challenge_sdr64
 

@@ -15,13 +15,7 @@ from __future__ import annotations
 import torch
 
 from torchlass import kernels
-from torchlass.metrics._validation import (
-    check_overflow,
-    check_signals,
-    common_dtype,
-    machine_eps,
-    result_dtype,
-)
+from torchlass.checks import check_overflow, check_signals, common_dtype, machine_eps, result_dtype
 
 __all__ = ["si_sdr", "si_sdri"]
 

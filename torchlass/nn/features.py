@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from torchlass.errors import ShapeError, check_dtype, check_ndim, check_positive_int
+from torchlass.checks import check_dtype, check_ndim, check_positive_int
+from torchlass.errors import ShapeError
 from torchlass.stft import magnitude_phase, real_imag_channels
 
 __all__ = ["FrequencyBatchNorm", "MagnitudeFeatures", "RealImagFeatures"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from torchlass.errors import ShapeError, check_ndim, check_positive_int, check_tensor
+from torchlass.checks import check_ndim, check_positive_int, check_tensor
+from torchlass.errors import ShapeError
 
 __all__ = ["FiLM", "film"]
 

@@ -20,14 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchlass.errors import (
-    ShapeError,
-    ValueRangeError,
-    check_choice,
-    check_ndim,
-    check_positive_int,
-    check_real_floating,
-)
+from torchlass.checks import check_choice, check_ndim, check_positive_int, check_real_floating
+from torchlass.errors import ShapeError, ValueRangeError
 from torchlass.nn.blocks import DecoderBlock, EncoderBlock, ResidualBlock
 from torchlass.nn.film import FiLM
 

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 import torch
 
-from torchlass.errors import ValueRangeError, check_positive_int
+from torchlass.checks import check_positive_int
+from torchlass.errors import ValueRangeError
 from torchlass.query.protocol import check_captions
 
 __all__ = ["FUNCTION_WORDS", "HashedTextEncoder", "content_words"]

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from torchlass.checks import check_positive_int
 from torchlass.data.audio import write_audio
 from torchlass.data.dataset import TensorCaptionDataset
 from torchlass.data.synthetic import SyntheticClip, synthetic_collection
@@ -33,7 +34,6 @@ from torchlass.data.validation import (
     read_validation_recipe,
     write_validation_recipe,
 )
-from torchlass.errors import check_positive_int
 from torchlass.query import CachedTextEncoder, HashedTextEncoder, content_words
 from torchlass.recipes.config import Config, apply_overrides, get_config
 from torchlass.recipes.evaluate import (

@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from torchlass.errors import ShapeError, check_positive_int
+from torchlass.checks import check_positive_int
+from torchlass.errors import ShapeError
 from torchlass.query.protocol import TextEncoder, embed_captions
 
 __all__ = ["ItemScore", "evaluate_separator", "format_table", "snr_bucket", "summarize",

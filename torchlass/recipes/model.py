@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from torchlass.errors import ValueRangeError, check_choice
+from torchlass.checks import check_choice
+from torchlass.errors import ValueRangeError
 from torchlass.query import CachedTextEncoder, ClapTextEncoder, HashedTextEncoder
 from torchlass.recipes.config import ModelConfig, QueryConfig
 from torchlass.separator import Separator

@@ -17,8 +17,9 @@ import itertools
 
 import torch
 
+from torchlass.checks import check_choice
 from torchlass.data.mixing import Mixture
-from torchlass.errors import ShapeError, check_choice
+from torchlass.errors import ShapeError
 
 __all__ = ["LOSSES", "anchored_mixit_loss", "separation_loss"]
 

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 import torch
 
-from torchlass.errors import ShapeError, ValueRangeError, check_positive_int
+from torchlass.checks import check_positive_int
+from torchlass.errors import ShapeError, ValueRangeError
 
 __all__ = ["StepBatchSampler"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from torchlass.errors import check_choice, check_positive_int
+from torchlass.checks import check_choice, check_positive_int
 
 __all__ = ["SCHEDULES", "baseline_warmup", "build_scheduler", "constant", "linear_warmup"]
 

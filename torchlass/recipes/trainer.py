@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from torchlass.checks import check_choice
 from torchlass.data.dataset import collate_captioned
 from torchlass.data.mixing import BatchMixer, Mixture
-from torchlass.errors import CheckpointError, check_choice
+from torchlass.errors import CheckpointError
 from torchlass.query.protocol import TextEncoder, embed_captions
 from torchlass.recipes.config import Config, config_from_dict, config_to_dict, config_to_toml
 from torchlass.recipes.distributed import DistInfo, gather_batch, init_distributed

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from torchlass.errors import ShapeError, check_dtype, check_ndim
+from torchlass.checks import check_dtype, check_ndim, compute_dtype
+from torchlass.errors import ShapeError
 
 __all__ = ["from_asteroid", "to_asteroid"]
 
@@ -72,7 +73,6 @@ def from_asteroid(x: torch.Tensor) -> torch.Tensor:
             f"from_asteroid(): argument 'x' expected an even size along dim -2 (real half, "
             f"then imaginary half), got {x.shape[-2]} (shape {tuple(x.shape)})"
         )
-    if x.dtype in (torch.float16, torch.bfloat16):
-        x = x.float()
+    x = x.to(compute_dtype(x.dtype))
     re, im = x.chunk(2, dim=-2)
     return torch.complex(re, im)

@@ -13,12 +13,8 @@ from __future__ import annotations
 import torch
 
 from torchlass import kernels
-from torchlass.errors import (
-    ShapeError,
-    ValueRangeError,
-    check_dtype,
-    check_ndim,
-)
+from torchlass.checks import check_dtype, check_ndim, compute_dtype
+from torchlass.errors import ShapeError, ValueRangeError
 
 __all__ = ["from_real_imag_channels", "magnitude_phase", "real_imag_channels"]
 
@@ -134,7 +130,6 @@ def from_real_imag_channels(x: torch.Tensor) -> torch.Tensor:
             f"{fn}(): argument 'x' expected an even number of channels along dim -3 "
             f"(real, imaginary pairs), got {channels2} (shape {tuple(x.shape)})"
         )
-    if x.dtype in (torch.float16, torch.bfloat16):
-        x = x.float()
+    x = x.to(compute_dtype(x.dtype))
     pairs = x.reshape(*lead, channels2 // 2, 2, freq, frames).movedim(-3, -1)
     return torch.view_as_complex(pairs.contiguous())

@@ -16,19 +16,16 @@ import torch
 from torch import nn
 
 from torchlass import kernels
-from torchlass.errors import (
-    DTypeError,
-    ShapeError,
-    ValueRangeError,
+from torchlass.checks import (
     check_choice,
     check_dtype,
     check_min_length,
     check_ndim,
     check_positive_int,
+    compute_dtype,
 )
-from torchlass.errors import (
-    check_finite as _check_finite,
-)
+from torchlass.checks import check_finite as _check_finite
+from torchlass.errors import DTypeError, ShapeError, ValueRangeError
 from torchlass.stft._nola import Layout, cached_envelope_minimum
 
 __all__ = ["ISTFT", "STFT", "WINDOWS", "istft", "make_window", "stft"]
@@ -41,7 +38,6 @@ PAD_MODES = ("reflect", "constant", "replicate", "circular")
 # bound torch.istft and torchlibrosa clamp at.
 _NOLA_FLOOR = 1e-11
 
-_HALF = (torch.float16, torch.bfloat16)
 _REAL_OF_COMPLEX = {
     torch.complex32: torch.float16,
     torch.complex64: torch.float32,
@@ -205,16 +201,16 @@ def stft(
     check_min_length(x, fn, "x", minimum, why=why)
     if check_finite:
         _check_finite(x, fn, "x")
-    compute_dtype = torch.float32 if x.dtype in _HALF else x.dtype
-    w = _resolve_window(fn, window, win, compute_dtype, x.device)
+    dtype = compute_dtype(x.dtype)
+    w = _resolve_window(fn, window, win, dtype, x.device)
 
     *batch, time = x.shape
     if x.numel() == 0:  # an empty batch: torch.stft's padding rejects it
         padded = time + 2 * (n_fft // 2) if center else time
         frames = 1 + (padded - n_fft) // hop_length
-        return torch.zeros(*batch, n_fft // 2 + 1, frames, dtype=compute_dtype.to_complex(),
+        return torch.zeros(*batch, n_fft // 2 + 1, frames, dtype=dtype.to_complex(),
                            device=x.device)
-    flat = x.to(compute_dtype).reshape(-1, time)
+    flat = x.to(dtype).reshape(-1, time)
     spec = torch.stft(
         flat, n_fft, hop_length=hop_length, win_length=win, window=w, center=center,
         pad_mode=pad_mode, normalized=False, onesided=True, return_complex=True,
