@@ -22,7 +22,8 @@ from torchlass.checkpoints import PREFIX, export_dcase2024_baseline, load_dcase2
 from torchlass.errors import CheckpointError
 
 STFT_KEYS = tuple(analytic_kernels())
-# The decoders' second BatchNorm and the FiLM layer feeding it, never used (SPEC.md quirk 2).
+# The decoders' second BatchNorm and the FiLM layer feeding it, never used
+# (docs/baseline.md#unused-decoder-batchnorm-and-film).
 UNUSED = tuple(k for k, _, _ in baseline_layout()
                if re.match(r"base\.decoder_block\d\.bn2\.|film\.decoder_block\d->beta2\.", k))
 
