@@ -213,12 +213,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-#: SRPOL's training data (their report, section 2): FSD50k dev with the challenge's
-#: auto-captions (40,966 files, about 80 h), Clotho v2.1 dev (3,839 files, about 24 h) and
-#: AudioCaps (43,703 files, about 120 h), each as a ``dcase_json`` list (see
-#: docs/guides/srpol_systems.md for how to write the Clotho and AudioCaps lists).
 SRPOL_TRAIN_LISTS = ("lists/fsd50k_dev_auto_caption.json", "lists/clotho_v2.1_dev.json",
                      "lists/audiocaps.json")
+"""SRPOL's training data (their report, section 2), as ``dcase_json`` lists: FSD50k dev with
+the challenge's auto-captions (40,966 files, about 80 h), Clotho v2.1 dev (3,839 files,
+about 24 h) and AudioCaps (43,703 files, about 120 h). The SRPOL guide says how to write
+the Clotho and AudioCaps lists."""
 
 
 def _derive(name: str, base: Config, **changes: dict[str, Any]) -> Config:
@@ -276,9 +276,9 @@ def _presets() -> dict[str, Config]:
     }
 
 
-#: The named configurations; docs/guides/training.md and docs/guides/srpol_systems.md say
-#: what each one changes and what SRPOL's report measured with it.
 PRESETS: dict[str, Config] = _presets()
+"""The named configurations. The training guide says what each one changes; the SRPOL
+guide gives what SRPOL's report measured with each of their systems."""
 
 
 def get_config(name: str) -> Config:
