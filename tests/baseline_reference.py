@@ -1,15 +1,16 @@
 """Test helpers for the DCASE 2024 baseline: its checkpoint layout, test weights, a reference.
 
-Everything here is written from ``shared/reference/dcase2024_baseline/SPEC.md`` and is
-independent of ``torchlass``:
+Everything here is written from the formulas of ``docs/baseline.md`` and is independent of
+``torchlass``:
 
 - :func:`baseline_layout` lists the ``ResUNet30(1, 1, 512)`` state_dict as the original
-  registers it (SPEC.md section 10), key, shape and dtype;
-- :func:`make_test_weights` fills that layout with the deterministic test values of the
-  shared ``weights.py`` rule (one generator per key seeded with the key's CRC-32);
+  registers it (docs/baseline.md#checkpoint-layout), key, shape and dtype;
+- :func:`make_test_weights` fills that layout with deterministic test values (this
+  module's own rule: one generator per key, seeded from the key's BLAKE2b digest);
 - :func:`reference_forward` is the original's forward pass in its own ``(frames, freq)``
-  layout on its own key names, with ``torch.stft``/``torch.istft``: it reproduces the
-  shared parity case, and gives reference outputs for lengths the parity case lacks.
+  layout on its own key names, with ``torch.stft``/``torch.istft``: the parity fixtures
+  (``fixtures/make_fixtures.py``) are its outputs, and it gives reference outputs for
+  lengths the fixtures lack.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import zlib
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dcase2024_baseline"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "dcase2024_parity.npz"
-# sha256 of json.dumps(manifest["state_dict"]) (the 332 [key, shape, dtype] entries).
+# sha256 of json.dumps(baseline_layout()) (the 332 [key, shape, dtype] entries), pinned.
 LAYOUT_SHA256 = "9b4625b058784114342638668832012f89ccc5281548b6b11bad29f774929785"
 
 N_FFT, HOP = 1024, 160
@@ -88,7 +87,7 @@ def baseline_layout() -> list[tuple[str, list[int], str]]:
 
 
 def layout_sha256(entries: list) -> str:
-    """Hash of a layout as ``json.dumps`` writes it (compared with the manifest's)."""
+    """Hash of a layout as ``json.dumps`` writes it (compared with the pinned one)."""
     return hashlib.sha256(json.dumps([list(e) for e in entries]).encode()).hexdigest()
 
 
@@ -109,13 +108,22 @@ def analytic_kernels(n_fft: int = N_FFT) -> dict[str, torch.Tensor]:
     return {key: v.float().contiguous() for key, v in kernels.items()}
 
 
-def make_test_weights(entries: list | None = None) -> dict[str, torch.Tensor]:
-    """Deterministic test state_dict for a layout (the shared ``weights.py`` rule).
+def _generator(key: str) -> torch.Generator:
+    """A generator of its own per key, so a value does not depend on the others' order."""
+    seed = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    return torch.Generator().manual_seed(seed >> 1)  # manual_seed takes < 2**63
 
-    Per key, a generator seeded with ``crc32(key)`` draws, in float32: conv/linear weights
-    ``randn / sqrt(fan_in)`` (ConvTranspose: ``fan_in = shape[1] * kh * kw``), 1-d biases
-    ``0.02 randn``, BatchNorm weight ``1 + 0.1 randn``, bias and running mean ``0.1 randn``,
-    running variance ``1 + 0.5 rand``, ``num_batches_tracked`` 0. STFT kernels are analytic.
+
+def make_test_weights(entries: list | None = None) -> dict[str, torch.Tensor]:
+    """Deterministic test state_dict for a layout (values near a trained network's scale).
+
+    Per key, a generator seeded from the key's BLAKE2b digest draws, in float32:
+    convolution and linear weights uniform in ``±sqrt(3 / fan_in)`` (unit gain; for the
+    decoders' transposed convolutions ``fan_in = shape[1] * kh * kw``), 1-d biases
+    ``0.05 * U(-1, 1)``, BatchNorm weight ``0.8 + 0.4 U``, bias ``0.1 * U(-1, 1)``, running
+    mean ``0.05 * N(0, 1)``, running variance ``0.5 + U`` (``U`` uniform in [0, 1)),
+    ``num_batches_tracked`` 0. The frozen STFT kernels are the exact ones, as in a real
+    checkpoint.
     """
     entries = baseline_layout() if entries is None else entries
     keys = {key for key, _, _ in entries}
@@ -126,23 +134,31 @@ def make_test_weights(entries: list | None = None) -> dict[str, torch.Tensor]:
             out[key] = fixed[key].clone()
             continue
         prefix, _, leaf = key.rpartition(".")
-        g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
+        g = _generator(key)
+        uniform = torch.rand(shape, generator=g)  # [0, 1)
         if f"{prefix}.running_mean" in keys:  # a BatchNorm entry
             if leaf == "num_batches_tracked":
                 out[key] = torch.zeros((), dtype=torch.int64)
-            elif leaf == "running_var":
-                out[key] = 1.0 + 0.5 * torch.rand(shape, generator=g)
-            elif leaf == "weight":
-                out[key] = 1.0 + 0.1 * torch.randn(shape, generator=g)
+            elif leaf == "running_mean":
+                out[key] = 0.05 * torch.randn(shape, generator=g)
             else:
-                out[key] = 0.1 * torch.randn(shape, generator=g)
+                out[key] = {"weight": 0.8 + 0.4 * uniform, "bias": 0.1 * (2 * uniform - 1),
+                            "running_var": 0.5 + uniform}[leaf]
         elif len(shape) >= 2:
             transposed = key.startswith("base.decoder_block") and key.endswith(".conv1.weight")
             fan_in = math.prod(shape[1:]) if not transposed else shape[1] * math.prod(shape[2:])
-            out[key] = torch.randn(shape, generator=g) * (1.0 / math.sqrt(fan_in))
+            out[key] = math.sqrt(3.0 / fan_in) * (2 * uniform - 1)
         else:
-            out[key] = torch.randn(shape, generator=g) * 0.02
+            out[key] = 0.05 * (2 * uniform - 1)
     return out
+
+
+def weights_sha256(weights: dict[str, torch.Tensor]) -> str:
+    """One digest of every tensor's key and bytes (ties a fixture to the weights it used)."""
+    digest = hashlib.sha256()
+    for key in sorted(weights):
+        digest.update(key.encode() + weights[key].contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _bn_apply(x: torch.Tensor, sd: dict, prefix: str) -> torch.Tensor:
@@ -151,7 +167,7 @@ def _bn_apply(x: torch.Tensor, sd: dict, prefix: str) -> torch.Tensor:
 
 
 def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-    """The baseline's eval-mode forward (SPEC.md sections 2-4) in float64, ``(frames, freq)``.
+    """The baseline's eval-mode forward (docs/baseline.md) in float64, ``(frames, freq)``.
 
     ``state`` holds the original's keys without the ``ss_model.`` prefix; ``mixture`` is
     ``(batch, 1, time)``, ``condition`` ``(batch, 512)``; returns ``(batch, 1, time)``.

@@ -1,7 +1,7 @@
 """torchlass.data: caption lists, audio I/O, datasets, validation recipe, synthetic sounds.
 
 References: files written with soundfile and csv/json by hand, scipy's resample_poly called
-directly, the SPEC.md section 7 formulas in float64 numpy.
+directly, the docs/baseline.md#evaluation formulas in float64 numpy.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def test_tensor_dataset_and_collate():
 # -- validation recipe -------------------------------------------------------------------
 
 def np_mix(s, n, snr):
-    """SPEC.md section 7, float64."""
+    """docs/baseline.md#evaluation, float64."""
     n = n * np.sqrt(np.mean(s**2) / 10 ** (snr / 10) / np.mean(n**2))
     x = s + n
     peak = np.max(np.abs(x))

@@ -1,5 +1,5 @@
 """torchlass.recipes.evaluate: the challenge table on a synthetic recipe against a float64
-numpy transcription of dcase_evaluator.py (SPEC.md section 7)."""
+numpy transcription of dcase_evaluator.py (docs/baseline.md#evaluation)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""torchlass.masks: the baseline's mask math against SPEC.md §3 (numpy, and the baseline's own
-outputs), identities, coincidences between families, bounds, gradients, heads' layout."""
+"""torchlass.masks: the baseline's mask math against docs/baseline.md#mask-and-phase (numpy,
+and the reference forward's outputs), identities, coincidences between families, bounds,
+gradients, heads' layout."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def np_sigmoid(z):
 
 
 def np_baseline_mask(y, z0, z1, z2):
-    """SPEC.md §3 written out literally in float64: floored magnitude, cos/sin products."""
+    """docs/baseline.md#mask-and-phase written out in float64: floored magnitude, cos/sin
+    products."""
     mag_x = np.sqrt(np.maximum(y.real**2 + y.imag**2, 1e-10))
     cos_x, sin_x = y.real / mag_x, y.imag / mag_x
     m = np_sigmoid(z0)
@@ -64,10 +66,9 @@ def test_mag_phase_reproduces_baseline_output(dtype):
     logits[:, :, 30:70] = torch.from_numpy(crop["net_out"]).to(dtype).transpose(-1, -2)
     masked = apply_mag_phase_mask(spec, *logits)
     y = istft(masked, n_fft=n_fft, hop_length=hop, length=16000)[5152:10688]
-    if dtype == torch.float64:  # SPEC.md §10 tolerance for float64 with torch.stft/istft
-        np.testing.assert_allclose(y.numpy(), crop["waveform"], rtol=0, atol=1e-7)
-    else:
-        np.testing.assert_allclose(y.numpy(), crop["waveform_f32"], rtol=0, atol=1e-5)
+    # Tolerances with torch.stft/istft: docs/baseline.md#test-weights-and-parity-fixtures
+    atol = 1e-7 if dtype == torch.float64 else 1e-5
+    np.testing.assert_allclose(y.numpy(), crop["waveform"], rtol=0, atol=atol)
     # The baseline's Nyquist column of Z is 0: m = 0.5, p = 0, so the bin is zeroed.
     assert torch.equal(masked[-1, 30:70], torch.zeros(40, dtype=masked.dtype))
 

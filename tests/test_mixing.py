@@ -1,5 +1,6 @@
 """torchlass.data.mixing against a float64 numpy transcription of the baseline's SegmentMixer
-(SPEC.md section 6) and the evaluator's mixing (section 7); invariants with hypothesis."""
+(docs/baseline.md#training-mixtures) and the evaluator's mixing (docs/baseline.md#evaluation);
+invariants with hypothesis."""
 
 from __future__ import annotations
 

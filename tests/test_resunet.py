@@ -85,7 +85,7 @@ def test_gradients_reach_every_parameter(film_scale):
 def test_resunet30_has_no_unused_parameters():
     net = resunet30().train()
     # The original's 26 446 917 trainable parameters, less its 824 000 unused ones and the
-    # 1 026 of bn0 (part of the features here): SPEC.md section 4.5.
+    # 1 026 of bn0 (part of the features here): docs/baseline.md#unused-decoder-batchnorm-and-film.
     assert sum(p.numel() for p in net.parameters()) == 26_446_917 - 824_000 - 1_026
     assert not any("bn2" in n for n, _ in net.named_parameters())
     _randomise_film(net, std=0.01)

@@ -95,7 +95,7 @@ def test_presets_change_what_they_say():
     for name in ("srpol_system2", "srpol_system4"):
         cfg = get_config(name)
         assert cfg.optim.schedule == "constant" and cfg.train.init_from
-    assert get_config("srpol_system3").optim.schedule == "linear_warmup"
+    assert get_config("srpol_system3").optim.schedule == "baseline_warmup"  # test_config_presets
     mixit, sdr = get_config("mixit"), get_config("sdr_loss")
     assert mixit.train.loss == "mixit" and mixit.model.num_sources == 2
     assert sdr.train.loss == "sdr" and sdr.train.sdr_lambda == 0.9

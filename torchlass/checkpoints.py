@@ -3,7 +3,7 @@
 The baseline (AudioSep's ``ResUNet30`` at 16 kHz) saves a Lightning checkpoint whose
 separation network lives under ``state_dict`` with keys ``ss_model.`` + the network's own
 names, next to the frozen CLAP query encoder (``query_encoder.*``). Its own loader uses
-``strict=False`` and silently ignores any mismatch (SPEC.md sections 8 and 9);
+``strict=False`` and silently ignores any mismatch (docs/baseline.md#checkpoint-layout);
 :func:`load_dcase2024_baseline` matches every key and shape and says what is wrong. The
 network's 2-d kernels are stored for ``(frames, freq)`` maps and torchlass runs on
 ``(freq, frames)``, so they are transposed on the way in and out; the frozen STFT kernels

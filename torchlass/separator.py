@@ -272,7 +272,7 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     unchunked result away from their edges. An input no longer than ``chunk_length`` is
     one chunk and the result is exactly ``model(mixture, condition)``. Runs without
     gradient; put the model in eval mode first. (The baseline's ``chunk_inference`` cuts
-    without a cross-fade and assumes 32 kHz: SPEC.md quirk 8.)
+    without a cross-fade and assumes 32 kHz: docs/baseline.md#chunked-inference.)
 
     Args:
         model: a separator, ``(mixture (batch, channels, time), condition (batch, dim)) ->

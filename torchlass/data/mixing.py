@@ -1,11 +1,12 @@
 """Mixing a batch of clips into training mixtures, as the DCASE 2024 baseline trains.
 
-The baseline (SPEC.md §6) pairs item ``n`` of a batch with item ``(n + 1) mod B`` as its
+The baseline (docs/baseline.md#training-mixtures) pairs item ``n`` of a batch with item ``(n + 1)
+mod B`` as its
 interferer, matches the interferer's energy to the target's (gain limited to ±34 dB),
 scales it to a target-to-interferer SNR drawn from ``[-10, 10]`` dB (integers), adds it,
 and when the mixture's peak exceeds 1 scales target and mixture by ``0.9 / peak``. It
 reseeds Python's ``random`` with the batch index every step, so the SNR sequence repeats
-every epoch (SPEC.md quirk 10). Here the draws come from one seeded
+every epoch (docs/baseline.md#training-mixtures). Here the draws come from one seeded
 :class:`torch.Generator` owned by :class:`BatchMixer`, whose state is saved with a training
 checkpoint. The optional ``"disjoint"`` pairing picks, for each item, an interferer that
 shares no label (class name or caption content word) with it, as the challenge's
@@ -263,7 +264,7 @@ class BatchMixer:
 
 def mix_at_snr(source: torch.Tensor, noise: torch.Tensor, snr_db: float | torch.Tensor
                ) -> Mixture:
-    """Mix as the challenge's validation protocol does (SPEC.md §7).
+    """Mix as the challenge's validation protocol does (docs/baseline.md#evaluation).
 
     ``noise <- noise * sqrt(mean(s^2) / 10^(snr/10) / mean(noise^2))``, ``x = s + noise``;
     if ``max|x| > 1``, ``s`` and ``x`` (and the noise) are scaled by ``0.9 / max|x|``.

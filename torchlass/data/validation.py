@@ -1,7 +1,8 @@
 """The challenge's validation protocol: a recipe CSV turned into deterministic mixtures.
 
 The DCASE 2024 Task 9 validation set is described by ``lass_synthetic_validation.csv``: a
-header row, then ``source, noise, snr, caption`` per row, read by position (SPEC.md §7).
+header row, then ``source, noise, snr, caption`` per row, read by position
+(docs/baseline.md#evaluation).
 The audio of an id is ``<audio_dir>/<id>.wav``; the noise is scaled to the row's SNR
 against the source and added, with the evaluator's clip protection
 (:func:`~torchlass.data.mixing.mix_at_snr`). Nothing is random, so every run and every

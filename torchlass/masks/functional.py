@@ -48,7 +48,8 @@ def apply_mag_phase_mask(
     phase_real_logit: torch.Tensor,
     phase_imag_logit: torch.Tensor,
 ) -> torch.Tensor:
-    """Magnitude mask plus phase rotation: the DCASE 2024 baseline's mask (SPEC.md §3).
+    """Magnitude mask plus phase rotation: the DCASE 2024 baseline's mask
+    (docs/baseline.md#mask-and-phase).
 
     With ``m = sigmoid(mag_logit)``, ``(p_r, p_i) = (tanh(phase_real_logit),
     tanh(phase_imag_logit))`` and the unit phasor ``(cos_M, sin_M) = (p_r, p_i) / rho``,

@@ -1,7 +1,7 @@
 """Building blocks of the FiLM-conditioned ResUNet: residual, encoder and decoder blocks.
 
 Every block is pre-activation: BatchNorm, then FiLM from the condition, then LeakyReLU
-(slope 0.01), then a convolution, as in AudioSep's ResUNet30 (SPEC.md section 4.2). The
+(slope 0.01), then a convolution, as in AudioSep's ResUNet30 (docs/baseline.md#resunet30). The
 three element-wise steps are written back to back with an in-place activation, so that
 eager mode keeps one saved tensor per step and ``torch.compile`` fuses them into one kernel.
 BatchNorm momentum is 0.01 throughout, as in the baseline.

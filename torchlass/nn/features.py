@@ -3,7 +3,8 @@
 A feature stage maps a complex ``(batch, channels, freq, frames)`` spectrogram to real
 ``(batch, channels * per_channel, freq, frames)`` network input. :class:`MagnitudeFeatures`
 is the DCASE 2024 baseline's (the floored magnitude, then BatchNorm over frequency bins,
-``bn0``: SPEC.md section 4.1 step 2); :class:`RealImagFeatures` stacks real and imaginary
+``bn0``: docs/baseline.md#network-input-padding-and-nyquist); :class:`RealImagFeatures` stacks real
+and imaginary
 parts as SRPOL system 1 does. Both normalise each frequency bin with
 :class:`FrequencyBatchNorm` unless told not to.
 """

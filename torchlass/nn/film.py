@@ -3,7 +3,7 @@
 FiLM (Perez et al., "FiLM: Visual Reasoning with a General Conditioning Layer", AAAI 2018)
 shifts, and optionally scales, every channel of a feature map by amounts predicted from a
 condition such as a text embedding. The DCASE 2024 Task 9 baseline uses the additive form
-only (a shift ``beta`` added after BatchNorm, SPEC.md quirk 1); the full form adds a scale.
+only (a shift ``beta`` added after BatchNorm, docs/baseline.md#film); the full form adds a scale.
 The scale is parametrised as a deviation from one, so a generator whose outputs are zero is
 the identity, and :class:`FiLM` starts there.
 """

@@ -4,7 +4,8 @@ The network maps ``(batch, in_channels, freq, frames)`` features and a ``(batch,
 condition_size)`` condition to ``(batch, out_channels, freq, frames)`` mask logits. It pads
 the frames and fits the frequency axis to what its pooling needs, and undoes both at the
 end, so any number of frames and bins goes in and the same comes out. With its defaults it
-is the DCASE 2024 Task 9 baseline's ``ResUNet30`` (AudioSep; SPEC.md section 4): a 1x1 stem,
+is the DCASE 2024 Task 9 baseline's ``ResUNet30`` (AudioSep; docs/baseline.md#resunet30): a 1x1
+stem,
 six encoder levels, a bottleneck, six decoder levels and a 1x1 output convolution, every
 block conditioned by additive FiLM; :func:`resunet30` names that preset. It runs on the
 ``(freq, frames)`` layout of :mod:`torchlass.stft` directly; the original's kernels, which
@@ -47,7 +48,7 @@ class ResUNet(nn.Module):
     factors and cropped back at the end. The frequency axis must be a multiple of the
     product of the frequency factors: ``freq_fit="crop"`` drops the top bins to get there
     and gives them zero logits at the output (the baseline drops the Nyquist bin of 513:
-    SPEC.md section 4.1 steps 3, 4 and 8), ``freq_fit="pad"`` zero-pads them instead.
+    docs/baseline.md#network-input-padding-and-nyquist), ``freq_fit="pad"`` zero-pads them instead.
 
     Args:
         in_channels: feature channels (1 for a magnitude, 2 for real and imaginary parts).

@@ -21,7 +21,7 @@ class CachedTextEncoder:
     """Memoise a :class:`~torchlass.query.protocol.TextEncoder` caption by caption.
 
     The cache assumes the wrapped encoder is deterministic (eval mode); the baseline's
-    CLAP in train mode has dropout on (SPEC.md §5), which a cache freezes.
+    CLAP in train mode has dropout on (docs/baseline.md#query-encoder), which a cache freezes.
 
     Args:
         encoder: the encoder to wrap.

@@ -2,7 +2,8 @@
 
 The DCASE 2024 baseline conditions its separator on the 512-d, L2-normalised text
 embedding of LAION-CLAP (``HTSAT-base`` audio tower, RoBERTa text tower, no fusion,
-checkpoint ``music_speech_audioset_epoch_15_esc_89.98.pt``; SPEC.md §5). This adapter
+checkpoint ``music_speech_audioset_epoch_15_esc_89.98.pt``; docs/baseline.md#query-encoder). This
+adapter
 loads such a checkpoint from a file the user gives and never downloads one. ``laion_clap``
 is an optional dependency (``pip install "torchlass[clap]"``) imported only when the
 adapter is built; note that ``laion_clap`` itself fetches the ``roberta-base`` tokenizer
@@ -27,7 +28,8 @@ class ClapTextEncoder:
     """Embed captions with LAION-CLAP's text tower, loaded from a local checkpoint.
 
     The model is put in eval mode (the baseline's training ran it in train mode, with
-    dropout; SPEC.md quirk 13, not reproduced). A single caption is embedded as a batch of
+    dropout; docs/baseline.md#query-encoder, not reproduced). A single caption is embedded as a
+    batch of
     two and the first row kept, as the baseline does.
 
     Args:

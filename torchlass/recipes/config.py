@@ -1,13 +1,18 @@
 """Training configurations: nested dataclasses, named presets, TOML files, CLI overrides.
 
-A :class:`Config` has five sections: ``model`` (which separator, STFT, widths), ``query``
-(text encoder), ``data`` (caption lists, segment, mixing, validation recipe), ``optim``
-(AdamW, schedule, clipping) and ``train`` (steps, loss, precision, logging, checkpoints).
-:data:`PRESETS` holds the named configurations (the baseline, SRPOL's systems, MixIT, the
-SDR-based loss, the complex ratio mask); :func:`get_config` returns a fresh copy of one,
-:func:`load_config` reads a TOML file (a ``preset = "name"`` key starts from that preset),
-and :func:`apply_overrides` changes any field from ``"section.field=value"`` strings, the
-value parsed to the field's type (``"model.widths=8,16,32"``, ``"optim.lr=1e-4"``).
+A [`Config`][torchlass.recipes.config.Config] has five sections: ``model`` (which
+separator, STFT, widths), ``query`` (text encoder), ``data`` (caption lists, segment,
+mixing, validation recipe), ``optim`` (Adam with AMSGrad, schedule, clipping) and
+``train`` (steps, loss, precision, logging, checkpoints, the checkpoint a fine-tuning run
+starts from). [`PRESETS`][torchlass.recipes.config.PRESETS] holds the named
+configurations: the challenge baseline, SRPOL's four systems as their report describes
+them, their MixIT and SDR-based-loss runs and the complex ratio mask.
+[`get_config`][torchlass.recipes.config.get_config] returns a fresh copy of one,
+[`load_config`][torchlass.recipes.config.load_config] reads a TOML file (a
+``preset = "name"`` key starts from that preset), and
+[`apply_overrides`][torchlass.recipes.config.apply_overrides] changes any field from
+``"section.field=value"`` strings, the value parsed to the field's type
+(``"model.widths=8,16,32"``, ``"optim.lr=1e-4"``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from torchlass.errors import TorchlassError
 
 __all__ = [
     "PRESETS",
+    "SRPOL_TRAIN_LISTS",
     "Config",
     "DataConfig",
     "ModelConfig",
@@ -33,6 +39,7 @@ __all__ = [
     "QueryConfig",
     "TrainConfig",
     "apply_overrides",
+    "checkpoint_path",
     "config_from_dict",
     "config_to_dict",
     "config_to_toml",
@@ -46,7 +53,7 @@ _RESUNET30_POOLS = ((2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (2, 1))
 
 @dataclass
 class ModelConfig:
-    """The separator (see :func:`torchlass.recipes.build_separator`).
+    """The separator (see [`build_separator`][torchlass.recipes.build_separator]).
 
     Attributes:
         architecture: ``"dcase2024_baseline"`` (magnitude in, magnitude mask + phase
@@ -84,7 +91,8 @@ class QueryConfig:
 
     Attributes:
         encoder: ``"clap"`` (LAION-CLAP's text tower from ``clap_checkpoint``) or
-            ``"hashed"`` (:class:`torchlass.query.HashedTextEncoder`, no download).
+            ``"hashed"`` ([`HashedTextEncoder`][torchlass.query.HashedTextEncoder], no
+            download).
         clap_checkpoint: path of the LAION-CLAP checkpoint file.
         clap_amodel: audio tower name the CLAP checkpoint was trained with.
     """
@@ -132,16 +140,20 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW and the learning-rate schedule (the baseline's values by default).
+    """The optimiser and the learning-rate schedule (the baseline's values by default).
+
+    The optimiser is ``torch.optim.AdamW``; with the default ``weight_decay=0`` and
+    ``amsgrad=True`` it is Adam with AMSGrad, as in the baseline and SRPOL's systems.
 
     Attributes:
         lr: base learning rate.
-        weight_decay: AdamW's decoupled weight decay.
+        weight_decay: AdamW's decoupled weight decay (0: plain Adam).
         amsgrad: use the AMSGrad variant.
         betas: Adam's ``(beta1, beta2)``.
         eps: Adam's epsilon.
-        schedule: ``"baseline_warmup"``, ``"linear_warmup"`` or ``"constant"``.
-        warmup_steps: see :mod:`torchlass.recipes.schedule`.
+        schedule: ``"baseline_warmup"`` (the baseline's stepped warm-up),
+            ``"linear_warmup"`` or ``"constant"`` (no warm-up: fine-tuning).
+        warmup_steps: see [`torchlass.recipes.schedule`][torchlass.recipes.schedule].
         grad_clip_norm: clip the global gradient norm to this (0: no clipping).
     """
 
@@ -167,7 +179,9 @@ class TrainConfig:
         mixit_snr_max: soft SNR ceiling of the MixIT loss in dB.
         precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass).
         seed: seed of the model initialisation, data order and mixing.
-        init_from: checkpoint whose model weights start a fine-tuning run (``""``: none).
+        init_from: checkpoint whose model weights start a fine-tuning run (``""``: none);
+            the fine-tuning presets name another preset's checkpoint at a given step
+            ([`checkpoint_path`][torchlass.recipes.config.checkpoint_path]).
         out_dir: folder for checkpoints, the CSV log and TensorBoard events.
         log_every: steps between log lines.
         val_every: steps between validations (0: never).
@@ -199,45 +213,76 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+SRPOL_TRAIN_LISTS = ("lists/fsd50k_dev_auto_caption.json", "lists/clotho_v2.1_dev.json",
+                     "lists/audiocaps.json")
+"""SRPOL's training data (their report, section 2), as ``dcase_json`` lists: FSD50k dev with
+the challenge's auto-captions (40,966 files, about 80 h), Clotho v2.1 dev (3,839 files,
+about 24 h) and AudioCaps (43,703 files, about 120 h). The SRPOL guide says how to write
+the Clotho and AudioCaps lists."""
+
+
 def _derive(name: str, base: Config, **changes: dict[str, Any]) -> Config:
+    """A copy of ``base`` named ``name``, writing to ``runs/<name>``, with ``changes``."""
     out = copy.deepcopy(base)
     out.name = name
+    out.train.out_dir = f"runs/{name}"
     for section, values in changes.items():
         for key, value in values.items():
             setattr(getattr(out, section), key, value)
     return out
 
 
+def checkpoint_path(config: Config, step: int) -> str:
+    """Where a run of ``config`` writes its checkpoint at ``step`` (see the Trainer).
+
+    Examples:
+        >>> checkpoint_path(get_config("srpol_l1"), 1_300_000)
+        'runs/srpol_l1/checkpoint_step1300000.pt'
+    """
+    return f"{config.train.out_dir}/checkpoint_step{step}.pt"
+
+
+def _fine_tune(name: str, base: Config, step: int, lr: float, steps: int) -> Config:
+    """Fine-tune ``base``'s checkpoint at ``step``: lower lr, no warm-up, fresh optimiser."""
+    return _derive(name, base, optim={"lr": lr, "schedule": "constant"},
+                   train={"steps": steps, "init_from": checkpoint_path(base, step)})
+
+
 def _presets() -> dict[str, Config]:
-    baseline = Config(name="baseline")
-    system1 = _derive("srpol_system1", baseline, model={"architecture": "srpol_system1"})
+    # The challenge baseline: its own lists are the user's (the original config names only
+    # a template), 200k steps; Adam(AMSGrad) lr 1e-3, wd 0, the stepped 10k warm-up.
+    baseline = _derive("baseline", Config(), train={"steps": 200_000})
+    # SRPOL (report section 4): the same optimiser and warm-up, their three datasets.
+    srpol = {"data": {"train_lists": SRPOL_TRAIN_LISTS}}
+    system1 = _derive("srpol_system1", baseline, model={"architecture": "srpol_system1"},
+                      train={"steps": 1_200_000}, **srpol)
+    # One from-scratch L1 run of the baseline network; systems 2 and 4 fine-tune its
+    # checkpoints at 1.5 M and 1.3 M steps (both multiples of checkpoint_every).
+    l1 = _derive("srpol_l1", baseline, train={"steps": 1_500_000}, **srpol)
     return {
         "baseline": baseline,
         "srpol_system1": system1,
-        "srpol_system2": _derive("srpol_system2", system1,
-                                 optim={"lr": 1e-4, "schedule": "constant"},
-                                 train={"steps": 100000,
-                                        "init_from": "runs/srpol_system1/checkpoint.pt"}),
-        "srpol_system3": _derive("srpol_system3", system1,
-                                 optim={"schedule": "linear_warmup", "warmup_steps": 10000,
-                                        "grad_clip_norm": 5.0}),
-        "srpol_system4": _derive("srpol_system4", system1,
-                                 optim={"lr": 1e-4, "schedule": "constant"},
-                                 train={"steps": 100000, "loss": "sdr",
-                                        "init_from": "runs/srpol_system3/checkpoint.pt"}),
-        "mixit": _derive("mixit", system1, model={"num_sources": 2}, train={"loss": "mixit"}),
-        "sdr_loss": _derive("sdr_loss", system1, train={"loss": "sdr"}),
-        "complex_ratio_mask": _derive("complex_ratio_mask", baseline,
+        "srpol_l1": l1,
+        "srpol_system2": _fine_tune("srpol_system2", l1, 1_500_000, lr=1e-4, steps=100_000),
+        "srpol_system3": _derive("srpol_system3", l1, train={"steps": 1_084_000}),
+        "srpol_system4": _fine_tune("srpol_system4", l1, 1_300_000, lr=1e-5, steps=40_000),
+        # From scratch on the same data; the report gives no step count, so as long as the
+        # L1 run they are compared with.
+        "mixit": _derive("mixit", l1, model={"num_sources": 2}, train={"loss": "mixit"}),
+        "sdr_loss": _derive("sdr_loss", l1, train={"loss": "sdr", "sdr_lambda": 0.9}),
+        # Not in the report: its conclusion's future work, on system 1's data and schedule.
+        "complex_ratio_mask": _derive("complex_ratio_mask", system1,
                                       model={"architecture": "complex_ratio_mask"}),
     }
 
 
-#: The named configurations; see docs/guides/training.md for what each changes.
 PRESETS: dict[str, Config] = _presets()
+"""The named configurations. The training guide says what each one changes; the SRPOL
+guide gives what SRPOL's report measured with each of their systems."""
 
 
 def get_config(name: str) -> Config:
-    """A fresh copy of a named configuration from :data:`PRESETS`.
+    """A fresh copy of a named configuration from [`PRESETS`][torchlass.recipes.config.PRESETS].
 
     Raises:
         TorchlassError: for an unknown name (the message lists the known ones).
@@ -362,7 +407,7 @@ def _toml_value(value: Any) -> str:
 
 
 def config_to_toml(config: Config) -> str:
-    """The configuration as a TOML document that :func:`load_config` reads back.
+    """The configuration as TOML that [`load_config`][torchlass.recipes.config.load_config] reads.
 
     Examples:
         >>> print(config_to_toml(get_config("baseline")).splitlines()[0])

@@ -2,7 +2,8 @@
 
 :func:`evaluate_separator` runs a separator on validation mixtures (for example
 :class:`~torchlass.data.ValidationMixtures` built from ``lass_synthetic_validation.csv``),
-one full-length forward pass per clip as the DCASE 2024 evaluator does (SPEC.md §7), and
+one full-length forward pass per clip as the DCASE 2024 evaluator does
+(docs/baseline.md#evaluation), and
 scores every clip with :func:`torchlass.metrics.sdr`, :func:`~torchlass.metrics.sdri` and
 :func:`~torchlass.metrics.si_sdr`. :func:`summarize` gives the challenge's table (plain
 means over rows) and the same means per SNR bucket; :func:`format_table` prints them and

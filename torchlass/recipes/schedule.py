@@ -1,11 +1,12 @@
 """Learning-rate schedules: the baseline's stepped warm-up, a linear warm-up, a constant.
 
 Each schedule is a function ``step -> factor`` applied to the optimiser's base learning
-rate by :class:`torch.optim.lr_scheduler.LambdaLR`, stepped once per optimisation step as
-the baseline does (SPEC.md §6). The baseline's ``constant_warm_up`` multiplies the rate by
-0.001, 0.01 and 0.1 for ``warmup_steps`` steps each, then by 1 (1e-6 -> 1e-5 -> 1e-4 ->
-1e-3 for 10 000 steps each with its settings), with no decay. Fine-tuning from a checkpoint
-uses ``"constant"``: the new rate from the first step.
+rate by ``torch.optim.lr_scheduler.LambdaLR``, stepped once per optimisation step as the
+baseline does (docs/baseline.md#loss-optimiser-and-schedule). The baseline's
+``constant_warm_up`` multiplies the rate by 0.001, 0.01 and 0.1 for ``warmup_steps``
+steps each, then by 1 (1e-6 -> 1e-5 -> 1e-4 -> 1e-3 for 10 000 steps each with its
+settings), with no decay; SRPOL's systems train from scratch with it too. Fine-tuning from
+a checkpoint uses ``"constant"``: the new rate from the first step, no warm-up.
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ SCHEDULES: dict[str, Callable[..., float]] = {
 
 def build_scheduler(optimizer: torch.optim.Optimizer, name: str, *,
                     warmup_steps: int = 10000) -> torch.optim.lr_scheduler.LambdaLR:
-    """A :class:`~torch.optim.lr_scheduler.LambdaLR` for one of :data:`SCHEDULES`.
+    """A ``torch.optim.lr_scheduler.LambdaLR`` for one of the named schedules.
 
     Args:
         optimizer: the optimiser whose learning rate is scheduled.
         name: ``"baseline_warmup"``, ``"linear_warmup"`` or ``"constant"``.
-        warmup_steps: see :func:`baseline_warmup` and :func:`linear_warmup`.
+        warmup_steps: see [`baseline_warmup`][torchlass.recipes.schedule.baseline_warmup] and
+            [`linear_warmup`][torchlass.recipes.schedule.linear_warmup].
 
     Returns:
         The scheduler; call ``scheduler.step()`` after every ``optimizer.step()``.
