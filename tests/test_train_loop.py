@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import math
+
 import numpy as np
 import pytest
 import torch
 from train_setup import dataset, tiny_config
 
-from torchlass.errors import CheckpointError, ShapeError, ValueRangeError
-from torchlass.recipes import Trainer, load_checkpoint
+from torchlass.errors import NonFiniteError, ShapeError, ValueRangeError
+from torchlass.recipes import Trainer
 
 
 def test_training_reduces_the_loss(tmp_path):
@@ -59,6 +62,43 @@ def test_trainer_errors(tmp_path):
         Trainer(tiny_config(tmp_path, "train.precision=fp16"), train_set=dataset())
     with pytest.raises(ShapeError, match="at least the global batch of 4 items, got 3"):
         Trainer(tiny_config(tmp_path), train_set=dataset(n=3), progress=False).fit(steps=1)
-    with pytest.raises(CheckpointError, match="expected a torchlass training checkpoint"):
-        torch.save({"state_dict": {}}, tmp_path / "other.pt")
-        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_log_has_the_gradient_norm_without_clipping(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, "train.steps=3", "optim.grad_clip_norm=0"),
+                      train_set=dataset(), progress=False)
+    stats = trainer.train_step(next(iter(trainer.loader())))
+    expected = math.sqrt(sum(float(p.grad.double().pow(2).sum())
+                             for p in trainer.model.parameters() if p.grad is not None))
+    assert stats["grad_norm"] == pytest.approx(expected, rel=1e-5) and expected > 0
+    trainer.fit()
+    text = (tmp_path / "log.csv").read_text()
+    assert "nan" not in text.lower()
+    with (tmp_path / "log.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["2", "3"]
+    assert all(math.isfinite(float(r["grad_norm"])) and float(r["grad_norm"]) > 0
+               for r in rows)
+    assert all(r["val_sdr"] == "" for r in rows)  # empty: no validation at that step
+
+
+class SqrtGain(torch.nn.Module):
+    """Output 0 with an infinite gradient: d sqrt(g) / dg at g = 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.g = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, mixture, condition):
+        return mixture * torch.sqrt(self.g)
+
+
+def test_a_non_finite_gradient_stops_before_the_update(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, "train.loss=l1"), train_set=dataset(),
+                      separator=SqrtGain(), progress=False)
+    with pytest.raises(NonFiniteError, match=r"^Trainer\.train_step\(\): the gradient norm is "
+                                             r"(nan|inf) at step 1 \(loss [0-9.e-]+\); the "
+                                             r"parameters were not updated: lower optim\.lr or "
+                                             r"train in train\.precision=fp32$"):
+        trainer.train_step(next(iter(trainer.loader())))
+    assert trainer.step == 0 and float(trainer.model.g) == 0.0 and not trainer.optimizer.state
