@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LIST_FORMATS", "build_train_set", "build_validation_set"]
 
-#: Values of ``data.list_format``.
 LIST_FORMATS = ("dcase_json", "clotho_csv", "audiocaps_csv")
+"""The values of ``data.list_format``: the caption-list formats ``build_train_set`` reads."""
 
 
 def build_train_set(config: Config) -> CaptionedAudioDataset:
