@@ -37,7 +37,7 @@ def test_ddp_gloo_two_processes_equal_one_process_on_the_global_batch(tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          str(script)], capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    ddp = torch.load(tmp_path / "ddp.pt")
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
     single = ddp_setup(str(tmp_path), batch_size=4)
     assert single.dist.world_size == 1
     start = params(single.model)
