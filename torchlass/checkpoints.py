@@ -177,11 +177,6 @@ def _load_file(file: Path, map_location: Any) -> object:
     """``torch.load(weights_only=True)`` of a file, every failure as a reason in one line."""
     if not file.exists():
         raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: file not found")
-    if file.is_dir():
-        # The single place where a checkpoint folder would be handed to its own reader
-        # (e.g. a safetensors save_pretrained folder); none is supported yet.
-        raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: it is a folder, "
-                              "expected a checkpoint file written by torch.save")
     try:
         with file.open("rb") as f:
             head = f.read(4)
@@ -246,6 +241,11 @@ def read_checkpoint(source: str | os.PathLike | Mapping, *,
         raise CheckpointError("read_checkpoint(): argument 'source' expected a path or a "
                               f"checkpoint mapping, got {type(source).__name__}")
     file = Path(source)
+    if file.is_dir():
+        # The one place where a checkpoint folder is to be handed to its own reader (e.g. a
+        # safetensors save_pretrained folder, returning the same mapping); none is yet.
+        raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: it is a folder, "
+                              "expected a checkpoint file written by torch.save")
     data = _load_file(file, map_location)
     if not isinstance(data, Mapping):
         raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: expected a "

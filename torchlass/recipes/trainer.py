@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -171,7 +171,8 @@ def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
 # weights_only=True. numpy's legacy global generator is saved because user code
 # (augmentations) may draw from it.
 def _rng_state() -> dict[str, Any]:
-    name, key, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
+    name, key, pos, has_gauss, gauss = cast(
+        tuple[str, np.ndarray, int, int, float], np.random.get_state())  # noqa: NPY002
     version, words, gauss_next = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -311,7 +312,7 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.grad is not None]
         # The norm before clipping is logged with or without clipping (never a placeholder);
         # computed once, as clip_grad_norm_ would, then used to clip.
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        norm = torch.nn.utils.get_total_norm([cast(torch.Tensor, p.grad) for p in params])
         grad_norm = float(norm)
         if not math.isfinite(grad_norm):
             raise NonFiniteError(
