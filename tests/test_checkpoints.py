@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import pickle
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from baseline_reference import (
@@ -16,7 +19,12 @@ from baseline_reference import (
 )
 
 from torchlass import Separator
-from torchlass.checkpoints import PREFIX, export_dcase2024_baseline, load_dcase2024_baseline
+from torchlass.checkpoints import (
+    PREFIX,
+    export_dcase2024_baseline,
+    load_dcase2024_baseline,
+    read_checkpoint,
+)
 from torchlass.errors import CheckpointError
 
 STFT_KEYS = tuple(analytic_kernels())
@@ -151,13 +159,94 @@ def test_unreadable_sources(tmp_path):
         load_dcase2024_baseline({"state_dict": 3})
     path = tmp_path / "pickled.ckpt"
     torch.save({"state_dict": {}, "callback": CheckpointError("not a tensor")}, path)
-    with pytest.raises(CheckpointError, match=r"could not be read with weights_only=True, it holds "
-                                              r"objects other than tensors \(WeightsUnpickler "
-                                              r"error: .*CheckpointError.*\); if you trust the "
-                                              r"file, pass weights_only=False"):
+    with pytest.raises(CheckpointError) as err:
         load_dcase2024_baseline(path)
+    assert str(err.value) == (
+        f"read_checkpoint(): cannot read {str(path)!r}: it holds objects other than tensors "
+        "and plain containers, which are not unpickled because that could run code "
+        "(Unsupported global: GLOBAL torchlass.errors.CheckpointError)")
+    # a user who trusts the file loads it and passes the result
+    with torch.serialization.safe_globals([CheckpointError]):
+        trusted = torch.load(path, weights_only=True)
     with pytest.raises(CheckpointError, match=r"missing key\(s\)"):
-        load_dcase2024_baseline(path, weights_only=False)
+        load_dcase2024_baseline(trusted)
+
+
+# -- read_checkpoint: the one reader of every loader ---------------------------------------
+
+def _touch(path):
+    Path(path).touch()
+
+
+class Payload:
+    """Unpickling it would create ``marker``: the reader must refuse before that happens."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (_touch, (str(self.marker),))
+
+
+def _write(path, kind):
+    """Write a file of the given ``kind``; returns the expected reason of the reader."""
+    if kind == "missing":
+        return "file not found"
+    if kind == "empty":
+        path.write_bytes(b"")
+        return "the file is empty"
+    if kind == "folder":
+        path.mkdir()
+        return "it is a folder, expected a checkpoint file written by torch.save"
+    if kind == "text":
+        path.write_text("model weights, honestly\n")
+        return "not a checkpoint written by torch.save"
+    if kind == "plain pickle":
+        path.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+        return "not a checkpoint written by torch.save"
+    if kind == "truncated":
+        torch.save({"w": torch.arange(1000.0)}, path)
+        path.write_bytes(path.read_bytes()[:300])
+        return ("damaged zip archive, e.g. truncated (PytorchStreamReader failed reading zip "
+                "archive: failed finding central directory)")
+    if kind == "code":
+        torch.save({"w": Payload(path.with_suffix(".ran"))}, path)
+        return ("it holds objects other than tensors and plain containers, which are not "
+                "unpickled because that could run code (Unsupported global: GLOBAL "
+                "test_checkpoints._touch)")
+    if kind == "numpy":
+        torch.save({"rng": np.random.default_rng(0).random(3)}, path)
+        return ("it holds objects other than tensors and plain containers, which are not "
+                "unpickled because that could run code (Unsupported global: GLOBAL "
+                "numpy._core.multiarray._reconstruct)")
+    assert kind == "list"
+    torch.save([torch.zeros(2)], path)
+    return "expected a mapping at the top level, got list"
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "folder", "text", "plain pickle",
+                                  "truncated", "code", "numpy", "list"])
+def test_read_checkpoint_failures_are_one_line(tmp_path, kind):
+    path = tmp_path / "model.pt"
+    reason = _write(path, kind)
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(path)
+    assert str(err.value) == f"read_checkpoint(): cannot read {str(path)!r}: {reason}"
+    assert not path.with_suffix(".ran").exists()  # nothing in the file was executed
+
+
+def test_read_checkpoint_reads_tensors_and_plain_containers(tmp_path):
+    state = {"w": torch.randn(3, 2, dtype=torch.float64), "step": 7, "name": "run",
+             "nested": {"lr": [1e-3, None], "betas": (0.9, 0.999), "flag": True}}
+    torch.save(state, tmp_path / "ok.pt")
+    got = read_checkpoint(tmp_path / "ok.pt", map_location="cpu")
+    assert torch.equal(got["w"], state["w"]) and got["w"].dtype == torch.float64
+    assert {k: v for k, v in got.items() if k != "w"} == {k: v for k, v in state.items()
+                                                         if k != "w"}
+    assert read_checkpoint(state) is state  # a mapping in memory is passed through
+    with pytest.raises(CheckpointError, match=r"^read_checkpoint\(\): argument 'source' expected "
+                                              r"a path or a checkpoint mapping, got int$"):
+        read_checkpoint(3)
 
 
 def test_export_writes_the_original_layout(weights, loaded, tmp_path):

@@ -12,8 +12,16 @@ import pytest
 import soundfile as sf
 import torch
 
+from torchlass import __version__
 from torchlass.cli import main
-from torchlass.recipes import Trainer, apply_overrides, get_config, load_config
+from torchlass.recipes import (
+    CHECKPOINT_FORMAT,
+    Trainer,
+    apply_overrides,
+    get_config,
+    load_checkpoint,
+    load_config,
+)
 from torchlass.recipes.inference import load_for_inference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +56,18 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
+def fails(capsys, argv, line):
+    """``argv`` exits with status 1 and prints exactly ``line`` (one line) on stderr."""
+    code, out, err = run(capsys, *argv)
+    assert (code, out, err) == (1, "", line + "\n")
+
+
+def fails_with_prefix(capsys, argv, prefix):
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "" and err.startswith(prefix), err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+
+
 @pytest.mark.parametrize("command", ["demo", "train", "evaluate", "separate"])
 def test_help(capsys, command):
     with pytest.raises(SystemExit) as exit_:
@@ -58,14 +78,39 @@ def test_help(capsys, command):
 
 
 def test_no_command_prints_help(capsys):
-    code, out, _ = run(capsys)
-    assert code == 2 and "demo" in out and "separate" in out
+    code, out, err = run(capsys)
+    assert code == 2 and err == "" and out.startswith("usage: torchlass [-h] [--version]")
+    assert all(c in out for c in ("demo", "train", "evaluate", "separate"))
 
 
-def test_python_dash_m():
-    result = subprocess.run([sys.executable, "-m", "torchlass", "--help"], capture_output=True,
-                            text=True, cwd=ROOT, check=True)
-    assert "train" in result.stdout and "evaluate" in result.stdout
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"torchlass {__version__}\n"
+
+
+def python_m(*argv):
+    return subprocess.run([sys.executable, "-m", "torchlass", *argv], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+
+
+def test_python_dash_m(tmp_path):
+    result = python_m("--help")
+    assert result.returncode == 0 and "train" in result.stdout and "evaluate" in result.stdout
+    result = python_m("--version")
+    assert (result.returncode, result.stdout) == (0, f"torchlass {__version__}\n")
+    # a real process: a corrupt checkpoint is one line on stderr, no traceback
+    wav(tmp_path / "in.wav", 0.2, 8000)
+    (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 half a checkpoint")
+    result = python_m("separate", "--checkpoint", str(tmp_path / "broken.pt"), "--input",
+                      str(tmp_path / "in.wav"), "--query", "a dog", "--output",
+                      str(tmp_path / "out.wav"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"torchlass separate: CheckpointError: read_checkpoint(): cannot read "
+        f"{str(tmp_path / 'broken.pt')!r}: damaged zip archive, e.g. truncated ("), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.wav").exists()
 
 
 def test_separate_round_trip(tmp_path, capsys, checkpoint):
@@ -73,8 +118,9 @@ def test_separate_round_trip(tmp_path, capsys, checkpoint):
     code, out, err = run(capsys, "separate", "--checkpoint", str(checkpoint), "--input",
                          str(tmp_path / "in.wav"), "--query", "a dog", "--output",
                          str(tmp_path / "dog.wav"), "--chunk-seconds", "5")
-    assert code == 0, err
-    assert "wrote" in out
+    assert (code, err) == (0, "")
+    assert out == (f"wrote {tmp_path / 'dog.wav'} (1.70 s, 8000 Hz): {tmp_path / 'in.wav'} "
+                   "with only 'a dog'\n")
     got, rate = sf.read(tmp_path / "dog.wav", dtype="float32")
     assert rate == 8000 and got.shape == (data.shape[0],)
     loaded = load_for_inference(checkpoint)
@@ -85,7 +131,7 @@ def test_separate_round_trip(tmp_path, capsys, checkpoint):
     code, _, err = run(capsys, "separate", "--checkpoint", str(checkpoint), "--input",
                        str(tmp_path / "in.wav"), "--query", "a dog", "--output",
                        str(tmp_path / "rest.wav"), "--residual", "--chunk-seconds", "5")
-    assert code == 0, err
+    assert (code, err) == (0, "")
     rest, _ = sf.read(tmp_path / "rest.wav", dtype="float32")
     np.testing.assert_allclose(rest, data[:, 0] - direct[0, 0].numpy(), atol=1e-6)
 
@@ -96,34 +142,101 @@ def test_separate_long_input_in_chunks_and_resampling(tmp_path, capsys, checkpoi
                        str(tmp_path / "in.wav"), "--query", "rain", "--output",
                        str(tmp_path / "out.wav"), "--chunk-seconds", "0.5",
                        "--overlap-seconds", "0.1", "--resample")
-    assert code == 0, err
+    assert code == 0
+    assert err == ("torchlass separate: resampling 1 file(s) to the model's 8000 Hz "
+                   "(scipy.signal.resample_poly)\n")
     got, rate = sf.read(tmp_path / "out.wav", dtype="float32")
     assert rate == 16000 and got.shape == (data.shape[0],) and np.isfinite(got).all()
 
 
-def test_separate_errors(tmp_path, capsys, checkpoint):
-    wav(tmp_path / "hi.wav", 0.5, 16000)
-    (tmp_path / "junk.wav").write_bytes(b"RIFF....not a wav")
-    base = ["separate", "--checkpoint", str(checkpoint), "--query", "a dog", "--output",
-            str(tmp_path / "o.wav"), "--input"]
-    code, _, err = run(capsys, *base, str(tmp_path / "hi.wav"))
-    assert code == 1 and "sampled at 16000 Hz but the model expects 8000 Hz" in err
-    assert "--resample" in err
-    code, _, err = run(capsys, *base, str(tmp_path / "none.wav"))
-    assert code == 1 and "audio file not found" in err
-    code, _, err = run(capsys, *base, str(tmp_path / "junk.wav"))
-    assert code == 1 and "cannot read" in err
-    code, _, err = run(capsys, "separate", "--checkpoint", str(tmp_path / "no.pt"), "--query",
-                       "x", "--output", "o.wav", "--input", str(tmp_path / "hi.wav"))
-    assert code == 1 and "checkpoint not found" in err
-    code, _, err = run(capsys, *base[:3], "--query", " ", "--output", "o.wav", "--input",
-                       str(tmp_path / "hi.wav"))
-    assert code == 1 and "--query expected a description" in err
+class Foreign:
+    """A pickled custom class: refused without being unpickled."""
+
+
+def test_separate_checkpoint_errors(tmp_path, capsys, checkpoint):
+    wav(tmp_path / "in.wav", 0.5, 8000)
+    files = {"empty.pt": b"", "text.pt": b"not a checkpoint at all\n"}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    torch.save({"model": Foreign()}, tmp_path / "foreign.pt")
     torch.save({"something": 1}, tmp_path / "other.pt")
-    code, _, err = run(capsys, "separate", "--checkpoint", str(tmp_path / "other.pt"),
-                       "--query", "x", "--output", "o.wav", "--input", str(tmp_path / "hi.wav"))
-    assert code == 1 and "error" in err
+    torch.save([1, 2], tmp_path / "list.pt")
+    reasons = {
+        "none.pt": "read_checkpoint(): cannot read {path!r}: file not found",
+        "empty.pt": "read_checkpoint(): cannot read {path!r}: the file is empty",
+        "text.pt": "read_checkpoint(): cannot read {path!r}: not a checkpoint written by "
+                   "torch.save",
+        "foreign.pt": "read_checkpoint(): cannot read {path!r}: it holds objects other than "
+                      "tensors and plain containers, which are not unpickled because that "
+                      "could run code (Unsupported global: GLOBAL test_cli.Foreign)",
+        "list.pt": "read_checkpoint(): cannot read {path!r}: expected a mapping at the top "
+                   "level, got list",
+        "other.pt": "load_for_inference(): {path!r} expected a torchlass training checkpoint "
+                    f"(format {CHECKPOINT_FORMAT!r}) or the DCASE 2024 baseline's (keys "
+                    "'state_dict', 'ss_model.*' or 'base.*'), got keys 'something'",
+    }
+    for name, reason in reasons.items():
+        path = str(tmp_path / name)
+        fails(capsys, ["separate", "--checkpoint", path, "--input", str(tmp_path / "in.wav"),
+                       "--query", "x", "--output", str(tmp_path / "o.wav")],
+              "torchlass separate: CheckpointError: " + reason.format(path=path))
+    # a training checkpoint whose weights do not fit its own configuration
+    state = torch.load(checkpoint, weights_only=True)
+    state["config"]["model"]["widths"] = [4, 8]
+    torch.save(state, tmp_path / "mismatch.pt")
+    fails_with_prefix(capsys, ["separate", "--checkpoint", str(tmp_path / "mismatch.pt"),
+                               "--input", str(tmp_path / "in.wav"), "--query", "x",
+                               "--output", str(tmp_path / "o.wav")],
+                      "torchlass separate: CheckpointError: load_for_inference(): the weights "
+                      f"in {str(tmp_path / 'mismatch.pt')!r} do not fit the model: Error(s) in "
+                      "loading state_dict for Separator: ")
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_separate_input_device_and_output_errors(tmp_path, capsys, checkpoint):
+    hi, inp, out = tmp_path / "hi.wav", tmp_path / "in.wav", tmp_path / "o.wav"
+    wav(hi, 0.5, 16000)
+    wav(inp, 0.5, 8000)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....not a wav")
+    (tmp_path / "folder.wav").mkdir()
+
+    def separate(*, ckpt=checkpoint, input_=inp, output=out, query="a dog", extra=()):
+        return ["separate", "--checkpoint", str(ckpt), "--input", str(input_), "--query",
+                query, "--output", str(output), *extra]
+
+    prefix = "torchlass separate: "
+    fails(capsys, separate(input_=hi),
+          prefix + f"TorchlassError: {str(hi)!r} is sampled at 16000 Hz but the model expects "
+          "8000 Hz; pass --resample to resample it (scipy.signal.resample_poly)")
+    fails(capsys, separate(input_=tmp_path / "none.wav"),
+          prefix + "FileNotFoundError: audio_info(): audio file not found: "
+          f"{str(tmp_path / 'none.wav')!r}")
+    fails_with_prefix(capsys, separate(input_=tmp_path / "junk.wav"),
+                      prefix + "AudioFileError: audio_info(): cannot read "
+                      f"{str(tmp_path / 'junk.wav')!r}: ")
+    fails(capsys, separate(query=" "),
+          prefix + "TorchlassError: --query expected a description of the sound, got ''")
+    fails(capsys, separate(extra=("--device", "gpu")),
+          prefix + "ValueRangeError: --device expected cpu, cuda, cuda:N or mps, got 'gpu'")
+    if not torch.cuda.is_available():
+        fails(capsys, separate(extra=("--device", "cuda")),
+              prefix + "ValueRangeError: --device is 'cuda' but CUDA is not available on this "
+              f"machine (torch {torch.__version__}); use cpu")
+    # outputs are checked first: a missing checkpoint would be reported otherwise
+    missing = tmp_path / "no.pt"
+    fails(capsys, separate(ckpt=missing, output=tmp_path / "o.mp3"),
+          prefix + "TorchlassError: --output expected a file ending in .wav, got "
+          f"{str(tmp_path / 'o.mp3')!r}")
+    fails(capsys, separate(ckpt=missing, output=inp),
+          prefix + f"TorchlassError: --output is the input file {str(inp)!r}: choose another "
+          "path (the input would be overwritten)")
+    fails(capsys, separate(ckpt=missing, output=tmp_path / "folder.wav"),
+          prefix + "TorchlassError: --output expected a file, got the folder "
+          f"{str(tmp_path / 'folder.wav')!r}")
+    fails(capsys, separate(ckpt=missing, output=hi / "o.wav"),
+          prefix + f"TorchlassError: --output cannot be written: {str(hi)!r} is not a "
+          "writable folder")
+    assert not out.exists()
 
 
 def test_evaluate_command(tmp_path, capsys, checkpoint):
@@ -134,14 +247,39 @@ def test_evaluate_command(tmp_path, capsys, checkpoint):
                          str(tmp_path / "v.csv"), "--audio-dir", str(tmp_path), "--items-csv",
                          str(tmp_path / "items.csv"), "--json", str(tmp_path / "t.json"),
                          "--no-progress")
-    assert code == 0, err
+    assert (code, err) == (0, "")
     assert "SDRi" in out and "[-5, 0)" in out and "[5, 10)" in out
     assert len((tmp_path / "items.csv").read_text().splitlines()) == 3
     table = json.loads((tmp_path / "t.json").read_text())
     assert table["all"]["count"] == 2
-    code, _, err = run(capsys, "evaluate", "--checkpoint", str(checkpoint), "--recipe",
-                       str(tmp_path / "none.csv"), "--audio-dir", str(tmp_path))
-    assert code == 1 and "recipe not found" in err
+    fails(capsys, ["evaluate", "--checkpoint", str(checkpoint), "--recipe",
+                   str(tmp_path / "none.csv"), "--audio-dir", str(tmp_path)],
+          "torchlass evaluate: FileNotFoundError: read_validation_recipe(): recipe not found: "
+          f"{str(tmp_path / 'none.csv')!r}")
+    fails(capsys, ["evaluate", "--checkpoint", str(checkpoint), "--recipe",
+                   str(tmp_path / "v.csv"), "--audio-dir", str(tmp_path), "--json",
+                   str(tmp_path / "c0.wav" / "t.json")],
+          f"torchlass evaluate: TorchlassError: --json cannot be written: "
+          f"{str(tmp_path / 'c0.wav')!r} is not a writable folder")
+    fails(capsys, ["evaluate", "--checkpoint", str(tmp_path / "v.csv"), "--recipe",
+                   str(tmp_path / "v.csv"), "--audio-dir", str(tmp_path)],
+          "torchlass evaluate: CheckpointError: read_checkpoint(): cannot read "
+          f"{str(tmp_path / 'v.csv')!r}: not a checkpoint written by torch.save")
+
+
+def test_evaluate_and_separate_share_the_sample_rate_rule(tmp_path, capsys, checkpoint):
+    for i in range(2):
+        wav(tmp_path / f"h{i}.wav", 0.3, 16000, seed=i)
+    (tmp_path / "v.csv").write_text("source,noise,snr,caption\nh0,h1,0,a dog\n")
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--recipe", str(tmp_path / "v.csv"),
+            "--audio-dir", str(tmp_path), "--no-progress"]
+    fails(capsys, argv, f"torchlass evaluate: TorchlassError: {str(tmp_path / 'h0.wav')!r} is "
+          "sampled at 16000 Hz but the model expects 8000 Hz; pass --resample to resample it "
+          "(scipy.signal.resample_poly)")
+    code, out, err = run(capsys, *argv, "--resample")
+    assert code == 0 and "SDRi" in out
+    assert err == ("torchlass evaluate: resampling 2 file(s) to the model's 8000 Hz "
+                   "(scipy.signal.resample_poly)\n")
 
 
 def test_train_command(tmp_path, capsys):
@@ -155,13 +293,26 @@ def test_train_command(tmp_path, capsys):
                  f"data.train_lists={tmp_path / 'list.json'}", f"data.audio_dir={tmp_path}"]:
         args += ["--set", item]
     code, _, err = run(capsys, *args)
-    assert code == 0, err
+    assert (code, err) == (0, "")
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
+    code, _, err = run(capsys, *args, "--set", "train.steps=3", "--resume",
+                       str(tmp_path / "run" / "checkpoint.pt"))
+    assert (code, err) == (0, "")
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 3
     code, out, _ = run(capsys, *args, "--print-config")
     (tmp_path / "c.toml").write_text(out)
     assert code == 0 and load_config(tmp_path / "c.toml").data.audio_dir == str(tmp_path)
-    code, _, err = run(capsys, "train", "--config", "baseline", "--set", "query.encoder=hashed")
-    assert code == 1 and "no training data" in err
+    (tmp_path / "empty.pt").write_bytes(b"")
+    fails(capsys, [*args, "--resume", str(tmp_path / "empty.pt")],
+          "torchlass train: CheckpointError: read_checkpoint(): cannot read "
+          f"{str(tmp_path / 'empty.pt')!r}: the file is empty")
+    fails(capsys, [*args, "--device", "tpu"],
+          "torchlass train: ValueRangeError: --device expected cpu, cuda, cuda:N or mps, "
+          "got 'tpu'")
+    fails(capsys, ["train", "--config", "baseline", "--set", "query.encoder=hashed"],
+          "torchlass train: ValueRangeError: build_train_set(): argument 'config' expected "
+          "data.train_lists to name at least one caption list (e.g. lists/clotho_dev.json), "
+          "got ()")
     code, out, _ = run(capsys, "train", "--list-configs")
     assert code == 0 and "srpol_system4" in out and "complex_ratio_mask" in out
 
@@ -181,5 +332,6 @@ def test_demo_quick(tmp_path, capsys):
 
 
 def test_demo_rejects_bad_settings(tmp_path, capsys):
-    code, _, err = run(capsys, "demo", "--steps", "0", "--out", str(tmp_path))
-    assert code == 1 and "'settings.steps' expected an int >= 1, got 0" in err
+    fails(capsys, ["demo", "--steps", "0", "--out", str(tmp_path)],
+          "torchlass demo: ValueRangeError: run_demo(): argument 'settings.steps' expected "
+          "an int >= 1, got 0")

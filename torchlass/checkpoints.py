@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -33,7 +35,7 @@ from torchlass.nn import (
 )
 from torchlass.separator import Separator
 
-__all__ = ["PREFIX", "export_dcase2024_baseline", "load_dcase2024_baseline"]
+__all__ = ["PREFIX", "export_dcase2024_baseline", "load_dcase2024_baseline", "read_checkpoint"]
 
 #: Key prefix of the separation network in the baseline's Lightning checkpoint.
 PREFIX = "ss_model."
@@ -163,22 +165,101 @@ def _check_baseline_architecture(separator: object, fn: str) -> None:
                               f"architecture, which the original code loads: {problem}")
 
 
-def _read(source: object, map_location: Any, weights_only: bool, fn: str) -> Mapping:
-    if isinstance(source, str | os.PathLike):
-        try:
-            source = torch.load(source, map_location=map_location, weights_only=weights_only)
-        except pickle.UnpicklingError as err:
-            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-            why = next((ln for ln in lines if "Unpickler error" in ln), lines[0] if lines else "")
-            raise CheckpointError(
-                f"{fn}(): argument 'source' could not be read with weights_only=True, it holds "
-                f"objects other than tensors ({why}); if you trust the file, pass "
-                "weights_only=False"
-            ) from None
-    if not isinstance(source, Mapping):
+def _unpickling_reason(err: Exception) -> str:
+    """The one informative line of ``torch.load``'s multi-paragraph weights-only message."""
+    text = " ".join(str(err).split())
+    marker = "WeightsUnpickler error:"
+    detail = text.split(marker, 1)[1] if marker in text else text
+    return detail.split(" was not an allowed global", 1)[0].split(" Check the", 1)[0].strip()
+
+
+def _load_file(file: Path, map_location: Any) -> object:
+    """``torch.load(weights_only=True)`` of a file, every failure as a reason in one line."""
+    if not file.exists():
+        raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: file not found")
+    try:
+        with file.open("rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: "
+                              f"{err.strerror or err}") from None
+    if not head:
+        raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: the file is empty")
+    try:
+        with warnings.catch_warnings():  # a foreign pickle's protocol warning is not ours
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(file, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        detail = _unpickling_reason(err)  # "Unsupported operand N" says nothing to a user
+        reason = ("not a checkpoint written by torch.save" if "Unsupported global" not in detail
+                  else "it holds objects other than tensors and plain containers, which are "
+                  f"not unpickled because that could run code ({detail})")
+    except OSError as err:
+        reason = str(err.strerror or err)
+    # Arbitrary bytes make torch.load fail in many ways (EOFError, KeyError, RuntimeError...).
+    except Exception as err:
+        first = " ".join(str(err).split()).split(". ", 1)[0]
+        reason = (f"damaged zip archive, e.g. truncated ({first})" if head.startswith(b"PK")
+                  else "not a checkpoint written by torch.save")
+    raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: {reason}")
+
+
+def read_checkpoint(source: str | os.PathLike | Mapping, *,
+                    map_location: Any = "cpu") -> Mapping[str, Any]:
+    """Read a checkpoint safely: the one reader of every torchlass loader.
+
+    A path is read with ``torch.load(weights_only=True)``, which rebuilds tensors and
+    plain containers (dict, list, tuple, str, numbers, None) and refuses anything else, so
+    reading a file never runs code from it. A mapping (a checkpoint already in memory) is
+    returned as it is. To read a file you trust that holds other objects, load it with
+    ``torch.load`` yourself and pass the result.
+
+    Args:
+        source: a ``torch.save`` file or an already-loaded checkpoint mapping.
+        map_location: where tensors are placed, as for ``torch.load``.
+
+    Returns:
+        The checkpoint's top-level mapping.
+
+    Raises:
+        CheckpointError: in one line naming the file and the reason: the file is missing,
+            empty, a folder, unreadable, not written by ``torch.save``, a damaged archive,
+            holds objects other than tensors and plain containers, or its top level is
+            not a mapping.
+
+    Examples:
+        >>> read_checkpoint({"step": 3})["step"]
+        3
+        >>> read_checkpoint("x.pt")
+        Traceback (most recent call last):
+        ...
+        torchlass.errors.CheckpointError: read_checkpoint(): cannot read 'x.pt': file not found
+    """
+    if isinstance(source, Mapping):
+        return source
+    if not isinstance(source, str | os.PathLike):
+        raise CheckpointError("read_checkpoint(): argument 'source' expected a path or a "
+                              f"checkpoint mapping, got {type(source).__name__}")
+    file = Path(source)
+    if file.is_dir():
+        # The one place where a checkpoint folder is to be handed to its own reader (e.g. a
+        # safetensors save_pretrained folder, returning the same mapping); none is yet.
+        raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: it is a folder, "
+                              "expected a checkpoint file written by torch.save")
+    data = _load_file(file, map_location)
+    if not isinstance(data, Mapping):
+        raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: expected a "
+                              f"mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _read(source: object, map_location: Any, fn: str) -> Mapping:
+    """The network's state_dict: a checkpoint's ``state_dict`` entry, or the mapping itself."""
+    if not isinstance(source, str | os.PathLike | Mapping):
         raise CheckpointError(f"{fn}(): argument 'source' expected a path, a checkpoint dict or "
                               f"a state_dict, got {type(source).__name__}")
-    state = source.get("state_dict", source)
+    checkpoint = read_checkpoint(source, map_location=map_location)
+    state = checkpoint.get("state_dict", checkpoint)
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{fn}(): argument 'source' expected 'state_dict' to be a mapping "
                               f"of tensors, got {type(state).__name__}")
@@ -191,7 +272,7 @@ def _listing(label: str, items: list[str]) -> str:
 
 
 def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
-                            map_location: Any = "cpu", weights_only: bool = True) -> Separator:
+                            map_location: Any = "cpu") -> Separator:
     """Build the baseline :class:`~torchlass.Separator` and load a baseline checkpoint into it.
 
     Accepts the official Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...,
@@ -203,9 +284,11 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
     largest entry) and are then dropped: torchlass computes the STFT with ``torch.stft``.
 
     Args:
-        source: path, Lightning checkpoint dict or state_dict.
-        map_location: passed to ``torch.load`` for a path.
-        weights_only: passed to ``torch.load``; only set ``False`` for a trusted file.
+        source: path, Lightning checkpoint dict or state_dict. A path is read with
+            [`read_checkpoint`][torchlass.checkpoints.read_checkpoint] (tensors and plain
+            containers only); load a trusted file holding other objects yourself and pass
+            the result.
+        map_location: where a path's tensors are placed, as for ``torch.load``.
 
     Returns:
         :meth:`Separator.dcase2024_baseline` (16 kHz, ``n_fft = 1024``, hop 160) in eval
@@ -214,7 +297,9 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
     Raises:
         CheckpointError: listing the missing and unexpected keys and the shape mismatches
             (each as named in ``source``), or naming an STFT kernel that differs from the
-            analytic one, or when ``source`` is not a mapping of tensors.
+            analytic one, or when ``source`` cannot be read (see
+            [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]) or is not a mapping
+            of tensors.
 
     Examples:
         >>> sep = load_dcase2024_baseline(export_dcase2024_baseline(
@@ -223,7 +308,7 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
         False
     """
     fn = "load_dcase2024_baseline"
-    state = _read(source, map_location, weights_only, fn)
+    state = _read(source, map_location, fn)
     prefixed = any(str(k).startswith(PREFIX) for k in state)
     network: dict[str, tuple[str, Any]] = {}  # their key -> (name in source, value)
     unexpected: list[str] = []

@@ -5,25 +5,38 @@ scores it (nothing is downloaded); ``torchlass train --config NAME --set key=val
 trains a named configuration or a TOML file (under ``torchrun`` on several processes);
 ``torchlass evaluate`` computes the challenge's table for a checkpoint on a validation
 recipe; ``torchlass separate`` extracts (or, with ``--residual``, removes) the sound a
-text query describes from a WAV file of any length. Errors on bad input (missing files,
-unreadable audio, a wrong sample rate, unknown configuration keys) are reported in one
-line and exit with status 1.
+text query describes from a WAV file of any length. ``torchlass --version`` prints the
+version.
+
+Errors on bad input (missing files, unreadable audio, a checkpoint that is unreadable,
+empty or of another kind, an unknown or absent ``--device``, an output that cannot be
+written or would overwrite the input, unknown configuration keys) are reported on stderr
+in one line, ``torchlass COMMAND: ErrorType: message``, and exit with status 1; outputs and
+devices are checked before any work is done. ``evaluate`` and ``separate`` share one
+sample-rate rule: audio at another rate than the model's is refused unless ``--resample``
+is given, and then resampled with ``scipy.signal.resample_poly`` (said on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from torchlass import __version__
 from torchlass.errors import TorchlassError
 
 if TYPE_CHECKING:
     from torchlass.recipes.config import Config
 
 __all__ = ["build_parser", "main"]
+
+_AUDIO_OUT = (".wav",)  # write_audio writes 32-bit float WAV
+_RESAMPLE_HELP = ("accept audio at another sample rate than the model's, resampled with "
+                  "scipy.signal.resample_poly (refused otherwise)")
 
 _EPILOG_TRAIN = """examples:
   torchlass train --config srpol_system1 --set data.train_lists=lists/clotho.json \\
@@ -76,47 +89,60 @@ def _train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config_to_toml(config), end="")
         return 0
-    from torchlass.data import (
-        CaptionedAudioDataset,
-        ValidationMixtures,
-        read_audiocaps_csv,
-        read_clotho_csv,
-        read_dcase_json,
-        read_validation_recipe,
-    )
-    from torchlass.recipes.trainer import Trainer
+    from torchlass.recipes.datasets import build_train_set, build_validation_set
+    from torchlass.recipes.inference import resolve_device
+    from torchlass.recipes.trainer import Trainer, load_checkpoint
 
-    data = config.data
-    if not data.train_lists:
-        raise TorchlassError("train: no training data: set data.train_lists "
-                             "(e.g. --set data.train_lists=lists/clotho_dev.json)")
-    audio_dir = data.audio_dir or None
-    if data.list_format == "dcase_json":
-        items = read_dcase_json(data.train_lists, audio_dir=audio_dir)
-    elif data.list_format in ("clotho_csv", "audiocaps_csv"):
-        if audio_dir is None:
-            raise TorchlassError(f"train: data.list_format={data.list_format!r} needs "
-                                 "data.audio_dir")
-        reader = read_clotho_csv if data.list_format == "clotho_csv" else read_audiocaps_csv
-        items = [item for path in data.train_lists for item in reader(path, audio_dir)]
-    else:
-        raise TorchlassError("train: data.list_format expected 'dcase_json', 'clotho_csv' or "
-                             f"'audiocaps_csv', got {data.list_format!r}")
-    train_set = CaptionedAudioDataset(items, sample_rate=config.model.sample_rate,
-                                      segment_seconds=data.segment_seconds,
-                                      min_seconds=data.min_seconds, seed=config.train.seed)
-    validation = None
-    if data.validation_recipe:
-        validation = ValidationMixtures(read_validation_recipe(data.validation_recipe),
-                                        data.validation_audio_dir or ".",
-                                        sample_rate=config.model.sample_rate)
-    trainer = Trainer(config, train_set=train_set, validation_set=validation,
-                      device=args.device, progress=not args.no_progress)
-    if args.resume:
-        trainer.resume(args.resume)
+    device = resolve_device(args.device, fn="", name="--device") if args.device else None
+    state = load_checkpoint(args.resume) if args.resume else None  # fail before any work
+    trainer = Trainer(config, train_set=build_train_set(config),
+                      validation_set=build_validation_set(config), device=device,
+                      progress=not args.no_progress)
+    if state is not None:
+        trainer.load_state_dict(state)
     trainer.fit()
     trainer.close()
     return 0
+
+
+def _check_output(path: str | None, option: str, *, suffixes: tuple[str, ...] = (),
+                  input_path: str | None = None) -> None:
+    """Refuse an output that cannot be written, before any work is done."""
+    if path is None:
+        return
+    file = Path(path)
+    if suffixes and file.suffix.lower() not in suffixes:
+        raise TorchlassError(f"{option} expected a file ending in {' or '.join(suffixes)}, "
+                             f"got {path!r}")
+    if input_path is not None and file.resolve() == Path(input_path).resolve():
+        raise TorchlassError(f"{option} is the input file {input_path!r}: choose another path "
+                             "(the input would be overwritten)")
+    if file.is_dir():
+        raise TorchlassError(f"{option} expected a file, got the folder {path!r}")
+    folder = file.parent
+    while not folder.exists():  # the writer creates missing folders under an existing one
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise TorchlassError(f"{option} cannot be written: {str(folder)!r} is not a writable "
+                             "folder")
+    if file.exists() and not os.access(file, os.W_OK):
+        raise TorchlassError(f"{option} cannot be written: {path!r} is read-only")
+
+
+def _check_rates(command: str, files: Sequence[Path], model_rate: int, resample: bool) -> None:
+    """The sample-rate rule of ``evaluate`` and ``separate``: resampled only on request."""
+    from torchlass.data.audio import audio_info
+
+    rates = {file: audio_info(file)[1] for file in files}
+    other = [file for file, rate in rates.items() if rate != model_rate]
+    if not other:
+        return
+    if not resample:
+        raise TorchlassError(
+            f"{str(other[0])!r} is sampled at {rates[other[0]]} Hz but the model expects "
+            f"{model_rate} Hz; pass --resample to resample it (scipy.signal.resample_poly)")
+    print(f"torchlass {command}: resampling {len(other)} file(s) to the model's {model_rate} Hz "
+          "(scipy.signal.resample_poly)", file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -129,13 +155,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         summarize,
         write_item_csv,
     )
-    from torchlass.recipes.inference import load_for_inference
+    from torchlass.recipes.inference import load_for_inference, resolve_device
 
-    loaded = load_for_inference(args.checkpoint, clap_checkpoint=args.clap_checkpoint,
-                                device=args.device)
+    _check_output(args.items_csv, "--items-csv")
+    _check_output(args.json, "--json")
+    device = resolve_device(args.device, fn="", name="--device")
     rows = read_validation_recipe(args.recipe)
+    loaded = load_for_inference(args.checkpoint, clap_checkpoint=args.clap_checkpoint,
+                                device=device)
     mixtures = ValidationMixtures(rows, args.audio_dir, sample_rate=loaded.sample_rate)
-    scores = evaluate_separator(loaded.separator, mixtures, loaded.encoder, device=args.device,
+    # the clips ValidationMixtures reads: <audio_dir>/<id>.wav
+    clips = sorted({Path(args.audio_dir) / f"{i}.wav" for r in rows for i in (r.source, r.noise)})
+    _check_rates("evaluate", clips, loaded.sample_rate, args.resample)
+    scores = evaluate_separator(loaded.separator, mixtures, loaded.encoder, device=device,
                                 batch_size=args.batch_size, progress=not args.no_progress)
     table = summarize(scores, bucket_width=args.bucket_width)
     print(format_table({Path(args.checkpoint).stem: table}))
@@ -151,21 +183,18 @@ def _separate(args: argparse.Namespace) -> int:
 
     from torchlass.data.audio import audio_info, read_audio, resample, write_audio
     from torchlass.query import embed_captions
-    from torchlass.recipes.inference import load_for_inference
+    from torchlass.recipes.inference import load_for_inference, resolve_device
 
     if not args.query.strip():
-        raise TorchlassError("separate: --query expected a description of the sound, got ''")
+        raise TorchlassError("--query expected a description of the sound, got ''")
+    _check_output(args.output, "--output", suffixes=_AUDIO_OUT, input_path=args.input)
+    device = resolve_device(args.device, fn="", name="--device")
     _, rate = audio_info(args.input)
     loaded = load_for_inference(args.checkpoint, clap_checkpoint=args.clap_checkpoint,
-                                device=args.device)
-    if rate != loaded.sample_rate and not args.resample:
-        raise TorchlassError(
-            f"separate: {args.input!r} is sampled at {rate} Hz but the model expects "
-            f"{loaded.sample_rate} Hz; pass --resample to convert it (the output is written "
-            f"at the input's rate)"
-        )
-    mixture = read_audio(args.input, sample_rate=loaded.sample_rate)[None].to(args.device)
-    condition = embed_captions(loaded.encoder, [args.query], device=args.device)
+                                device=device)
+    _check_rates("separate", [Path(args.input)], loaded.sample_rate, args.resample)
+    mixture = read_audio(args.input, sample_rate=loaded.sample_rate)[None].to(device)
+    condition = embed_captions(loaded.encoder, [args.query], device=device)
     with torch.no_grad():
         estimate = loaded.separator.separate(mixture, condition,
                                              chunk_seconds=args.chunk_seconds,
@@ -188,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="torchlass",
         description="Language-queried audio source separation: train, evaluate, separate.",
         epilog="Run 'torchlass COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"torchlass {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -240,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="width of the SNR buckets in dB (default: 5)")
     evaluate.add_argument("--batch-size", type=int, default=1,
                           help="clips per forward pass (default: 1)")
+    evaluate.add_argument("--resample", action="store_true", help=_RESAMPLE_HELP)
     evaluate.add_argument("--clap-checkpoint", help="LAION-CLAP checkpoint file")
     evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -261,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("--overlap-seconds", type=float, default=1.0,
                           help="cross-fade between chunks in seconds (default: 1)")
     separate.add_argument("--resample", action="store_true",
-                          help="accept an input at another sample rate (resampled)")
+                          help=_RESAMPLE_HELP + "; the output keeps the input's rate")
     separate.add_argument("--clap-checkpoint", help="LAION-CLAP checkpoint file")
     separate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     separate.set_defaults(func=_separate)
@@ -275,7 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        0 on success, 1 on an error in the input, 2 on a usage error.
+        0 on success, 1 on an error in the input (reported on stderr in one line,
+        ``torchlass COMMAND: ErrorType: message``), 2 on a usage error.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -284,8 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except (TorchlassError, FileNotFoundError, OSError) as err:
-        print(f"torchlass {args.command}: error: {err}", file=sys.stderr)
+    except (TorchlassError, OSError) as err:
+        # one line even if a message quotes a multi-line error from a library below
+        message = " ".join(str(err).split())
+        print(f"torchlass {args.command}: {type(err).__name__}: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"torchlass {args.command}: interrupted", file=sys.stderr)

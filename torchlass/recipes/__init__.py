@@ -2,7 +2,9 @@
 
 :mod:`~torchlass.recipes.config` holds the named configurations (the DCASE 2024 baseline,
 SRPOL's systems, MixIT, the SDR-based loss, the complex ratio mask) and their CLI
-overrides; :class:`Trainer` trains one; :func:`evaluate_separator` and :func:`summarize`
+overrides; [`build_train_set`][torchlass.recipes.datasets.build_train_set] and
+[`build_validation_set`][torchlass.recipes.datasets.build_validation_set] read the data
+they name; :class:`Trainer` trains one; :func:`evaluate_separator` and :func:`summarize`
 compute the challenge's table; :func:`run_demo` is ``torchlass demo``. Each piece can be
 used from a user's own loop.
 """
@@ -22,6 +24,7 @@ from torchlass.recipes.config import (
     get_config,
     load_config,
 )
+from torchlass.recipes.datasets import LIST_FORMATS, build_train_set, build_validation_set
 from torchlass.recipes.distributed import DistInfo, gather_batch, init_distributed
 from torchlass.recipes.evaluate import (
     ItemScore,
@@ -44,6 +47,7 @@ from torchlass.recipes.schedule import (
 from torchlass.recipes.trainer import (
     CHECKPOINT_FORMAT,
     Trainer,
+    checkpoint_kind,
     load_checkpoint,
     load_model_weights,
 )
@@ -51,6 +55,7 @@ from torchlass.recipes.trainer import (
 __all__ = [
     "ARCHITECTURES",
     "CHECKPOINT_FORMAT",
+    "LIST_FORMATS",
     "LOSSES",
     "PRESETS",
     "SCHEDULES",
@@ -70,6 +75,9 @@ __all__ = [
     "build_scheduler",
     "build_separator",
     "build_text_encoder",
+    "build_train_set",
+    "build_validation_set",
+    "checkpoint_kind",
     "config_from_dict",
     "config_to_dict",
     "config_to_toml",

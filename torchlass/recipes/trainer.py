@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchlass.checks import check_choice
 from torchlass.data.dataset import collate_captioned
 from torchlass.data.mixing import BatchMixer, Mixture
-from torchlass.errors import CheckpointError
+from torchlass.errors import CheckpointError, NonFiniteError
 from torchlass.query.protocol import TextEncoder, embed_captions
 from torchlass.recipes.config import Config, config_from_dict, config_to_dict, config_to_toml
 from torchlass.recipes.distributed import DistInfo, gather_batch, init_distributed
@@ -39,10 +40,13 @@ from torchlass.recipes.objectives import separation_loss
 from torchlass.recipes.sampler import StepBatchSampler
 from torchlass.recipes.schedule import build_scheduler
 
-__all__ = ["CHECKPOINT_FORMAT", "SizedItems", "Trainer", "load_checkpoint",
-           "load_model_weights"]
+__all__ = ["CHECKPOINT_FORMAT", "SizedItems", "Trainer", "checkpoint_kind", "load_checkpoint",
+           "load_model_weights", "load_weights_into"]
 
-CHECKPOINT_FORMAT = "torchlass-train-v1"
+CHECKPOINT_FORMAT = "torchlass-train-v2"  # v2: RNG states as tensors (weights_only loads)
+_TRAINING_ENTRIES = {"config": Mapping, "step": int, "model": Mapping, "optimizer": Mapping,
+                     "scheduler": Mapping, "mixer": Mapping, "rng": Mapping}
+_SHOWN_KEYS = 8  # keys quoted in an error message
 _LOG_FIELDS = ("step", "loss", "lr", "grad_norm", "seconds", "val_sdr", "val_sdri",
                "val_si_sdr")
 
@@ -55,60 +59,129 @@ class SizedItems(Protocol):
     def __getitem__(self, index: int) -> Any: ...
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a training checkpoint written by :class:`Trainer` (on the CPU).
+def _where(source: object) -> str:
+    return repr(str(source)) if isinstance(source, str | os.PathLike) else "the mapping given"
+
+
+def _keys(data: Mapping[str, Any]) -> str:
+    shown = ", ".join(repr(str(k)) for k in list(data)[:_SHOWN_KEYS]) or "none"
+    return shown + (f" (+{len(data) - _SHOWN_KEYS} more)" if len(data) > _SHOWN_KEYS else "")
+
+
+def checkpoint_kind(data: Mapping[str, Any], *, where: str = "the checkpoint",
+                    fn: str = "checkpoint_kind") -> str:
+    """Tell a torchlass training checkpoint from the DCASE 2024 baseline's, or refuse it.
+
+    Args:
+        data: a checkpoint read by [`read_checkpoint`][torchlass.checkpoints.read_checkpoint].
+        where: how the messages name the checkpoint (its path).
+        fn: the function the messages name.
+
+    Returns:
+        ``"training"`` (a [`Trainer`][torchlass.recipes.trainer.Trainer] checkpoint with every entry
+        [`Trainer.load_state_dict`][torchlass.recipes.trainer.Trainer.load_state_dict] needs) or
+        ``"dcase2024_baseline"`` (a ``state_dict`` entry or ``ss_model.*``/``base.*`` keys;
+        [`load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline] checks
+        the layout).
 
     Raises:
-        FileNotFoundError: if the file does not exist.
-        CheckpointError: if it is not a torchlass training checkpoint.
+        CheckpointError: for another format or layout, or a training checkpoint with an
+            entry missing or of the wrong type.
+
+    Examples:
+        >>> checkpoint_kind({"state_dict": {}})
+        'dcase2024_baseline'
     """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"load_checkpoint(): checkpoint not found: {str(file)!r}")
-    state = torch.load(file, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"load_checkpoint(): {str(file)!r} expected a torchlass training checkpoint "
-            f"(format {CHECKPOINT_FORMAT!r}), got "
-            f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}"
-        )
-    return state
+    from torchlass.checkpoints import PREFIX
+
+    if "format" in data:
+        if data["format"] != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{fn}(): {where} expected format {CHECKPOINT_FORMAT!r} "
+                                  f"(a torchlass training checkpoint), got {data['format']!r}")
+        wrong = [f"{key!r} ({'missing' if key not in data else type(data[key]).__name__})"
+                 for key, kind in _TRAINING_ENTRIES.items()
+                 if not isinstance(data.get(key), kind)]
+        if wrong:
+            raise CheckpointError(f"{fn}(): {where} is a torchlass training checkpoint with "
+                                  f"entries missing or of the wrong type: {', '.join(wrong)}")
+        return "training"
+    if "state_dict" in data or any(str(k).startswith((PREFIX, "base.")) for k in data):
+        return "dcase2024_baseline"
+    raise CheckpointError(f"{fn}(): {where} expected a torchlass training checkpoint (format "
+                          f"{CHECKPOINT_FORMAT!r}) or the DCASE 2024 baseline's (keys "
+                          f"'state_dict', 'ss_model.*' or 'base.*'), got keys {_keys(data)}")
+
+
+def load_checkpoint(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """Read a checkpoint written by [`Trainer`][torchlass.recipes.trainer.Trainer] (on the CPU).
+
+    Read safely by [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]: the file
+    holds tensors and plain containers only (the RNG states included).
+
+    Raises:
+        CheckpointError: in one line naming the file and the reason: unreadable (see
+            [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]), or not a
+            torchlass training checkpoint (see
+            [`checkpoint_kind`][torchlass.recipes.trainer.checkpoint_kind]).
+    """
+    from torchlass.checkpoints import read_checkpoint
+
+    data = read_checkpoint(source, map_location="cpu")
+    if checkpoint_kind(data, where=_where(source), fn="load_checkpoint") != "training":
+        raise CheckpointError(f"load_checkpoint(): {_where(source)} expected a torchlass "
+                              f"training checkpoint (format {CHECKPOINT_FORMAT!r}), got the "
+                              "DCASE 2024 baseline's (fine-tune from it with train.init_from)")
+    return dict(data)
+
+
+def load_weights_into(model: torch.nn.Module, weights: Mapping[str, Any], *, where: str,
+                      fn: str) -> None:
+    """``model.load_state_dict(weights)`` (strict), a mismatch as a one-line CheckpointError."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(f"{fn}(): the weights in {where} do not fit the model: "
+                              + " ".join(str(err).split())) from None
 
 
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load weights for fine-tuning: a :class:`Trainer` checkpoint or the DCASE baseline's.
 
-    A torchlass training checkpoint's ``model`` entry is loaded strictly. Anything else is
-    handed to :func:`torchlass.checkpoints.load_dcase2024_baseline` (the official Lightning
-    checkpoint or a bare ResUNet30 state_dict), whose separator's weights are then loaded
-    strictly, so ``model`` must have the baseline's architecture.
+    A torchlass training checkpoint's ``model`` entry is loaded strictly. The official
+    Lightning checkpoint or a bare ResUNet30 state_dict goes through
+    :func:`torchlass.checkpoints.load_dcase2024_baseline`, whose separator's weights are
+    then loaded strictly, so ``model`` must have the baseline's architecture.
 
     Raises:
-        FileNotFoundError: if the file does not exist.
-        CheckpointError: if the weights do not fit ``model``.
+        CheckpointError: in one line, if the file cannot be read (see
+            [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]), is of neither
+            kind, or its weights do not fit ``model``.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"load_model_weights(): checkpoint not found: {str(file)!r}")
-    state = torch.load(file, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        weights = state["model"]
+    from torchlass.checkpoints import load_dcase2024_baseline, read_checkpoint
+
+    data = read_checkpoint(path, map_location="cpu")
+    where = _where(path)
+    if checkpoint_kind(data, where=where, fn="load_model_weights") == "training":
+        weights = data["model"]
     else:
-        from torchlass.checkpoints import load_dcase2024_baseline
-
-        weights = load_dcase2024_baseline(state).state_dict()
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as err:
-        raise CheckpointError(
-            f"load_model_weights(): the weights in {str(file)!r} do not fit the model: {err}"
-        ) from err
+        weights = load_dcase2024_baseline(data).state_dict()
+    load_weights_into(model, weights, where=where, fn="load_model_weights")
 
 
-# numpy's legacy global generator is saved because user code (augmentations) may draw from it.
+# The RNG states are stored as tensors and plain values so that checkpoints load with
+# weights_only=True. numpy's legacy global generator is saved because user code
+# (augmentations) may draw from it.
 def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),  # noqa: NPY002
-             "python": random.getstate()}
+    name, key, pos, has_gauss, gauss = cast(
+        tuple[str, np.ndarray, int, int, float], np.random.get_state())  # noqa: NPY002
+    version, words, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": name, "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
+        "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -116,8 +189,11 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    random.setstate(state["python"])
+    npy = state["numpy"]
+    np.random.set_state((npy["name"], npy["key"].numpy().astype(np.uint32),  # noqa: NPY002
+                         npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -211,7 +287,17 @@ class Trainer:
         return Mixture(*(t[mine] for t in mixed))
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One optimisation step on a collated batch; returns loss, lr and gradient norm."""
+        """One optimisation step on a collated batch.
+
+        Returns:
+            ``loss``, ``lr`` (the step's learning rate) and ``grad_norm``: the global L2
+            norm of the gradient before clipping, computed whether or not
+            ``optim.grad_clip_norm`` clips it.
+
+        Raises:
+            NonFiniteError: if the gradient norm is NaN or infinite (the parameters are
+                left as they were).
+        """
         cfg = self.config
         mixed = self.mix(batch)
         condition = embed_captions(self.encoder, batch["caption"], device=self.device)
@@ -224,10 +310,18 @@ class Trainer:
                                mixit_snr_max=cfg.train.mixit_snr_max)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = math.nan
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        # The norm before clipping is logged with or without clipping (never a placeholder);
+        # computed once, as clip_grad_norm_ would, then used to clip.
+        norm = torch.nn.utils.get_total_norm([cast(torch.Tensor, p.grad) for p in params])
+        grad_norm = float(norm)
+        if not math.isfinite(grad_norm):
+            raise NonFiniteError(
+                f"Trainer.train_step(): the gradient norm is {grad_norm} at step "
+                f"{self.step + 1} (loss {float(loss.detach()):.6g}); the parameters were not "
+                "updated: lower optim.lr or train in train.precision=fp32")
         if cfg.optim.grad_clip_norm > 0:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                                             cfg.optim.grad_clip_norm))
+            torch.nn.utils.clip_grads_with_norm_(params, cfg.optim.grad_clip_norm, norm)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
@@ -362,7 +456,8 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output (the configuration is not changed)."""
-        self.model.load_state_dict(state["model"])
+        load_weights_into(self.model, state["model"], where="the checkpoint",
+                          fn="Trainer.load_state_dict")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.mixer.load_state_dict(state["mixer"])
