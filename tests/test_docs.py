@@ -71,4 +71,4 @@ def test_custom_separator_guide_runs_and_prints_what_it_claims(capsys):
 @pytest.mark.slow
 def test_srpol_guide_runs_and_prints_what_it_claims(capsys):
     run_page("docs/guides/srpol_systems.md")
-    assert capsys.readouterr().out.splitlines() == ["332", "torch.Size([2, 1, 32000])"]
+    assert capsys.readouterr().out.splitlines() == ["332", "torch.Size([2, 1, 1, 32000])"]
