@@ -9,7 +9,9 @@ independent of ``torchlass``:
   shared ``weights.py`` rule (one generator per key seeded with the key's CRC-32);
 - :func:`reference_forward` is the original's forward pass in its own ``(frames, freq)``
   layout on its own key names, with ``torch.stft``/``torch.istft``: it reproduces the
-  shared parity case, and gives reference outputs for lengths the parity case lacks.
+  shared parity case, and gives reference outputs for lengths the parity case lacks; with
+  ``training=True`` it is the train-mode pass (BatchNorm on batch statistics, written out
+  from its formula), whose gradients the training-parity tests compare.
 """
 
 from __future__ import annotations
@@ -49,8 +51,13 @@ def _conv_block(prefix: str, cin: int, cout: int) -> list:
     return entries
 
 
-def baseline_layout() -> list[tuple[str, list[int], str]]:
-    """The original ``ResUNet30(1, 1, 512).state_dict()`` entries, in registration order."""
+def baseline_layout(widths: tuple[int, ...] = WIDTHS,
+                    condition_size: int = 512) -> list[tuple[str, list[int], str]]:
+    """The original ``ResUNet30(1, 1, 512).state_dict()`` entries, in registration order.
+
+    Other ``widths`` (six levels, the first also the ``pre_conv`` width) and
+    ``condition_size`` give the same layout at another size, for cheaper tests.
+    """
     f = N_FFT // 2 + 1
     base = [("base.stft.conv_real.weight", [f, 1, N_FFT], "float32"),
             ("base.stft.conv_imag.weight", [f, 1, N_FFT], "float32"),
@@ -58,18 +65,20 @@ def baseline_layout() -> list[tuple[str, list[int], str]]:
             ("base.istft.conv_real.weight", [N_FFT, N_FFT, 1], "float32"),
             ("base.istft.conv_imag.weight", [N_FFT, N_FFT, 1], "float32")]
     base += _bn("base.bn0", f)
-    base += [("base.pre_conv.weight", [32, 1, 1, 1], "float32"),
-             ("base.pre_conv.bias", [32], "float32")]
+    stem, deepest = widths[0], widths[-1]
+    base += [("base.pre_conv.weight", [stem, 1, 1, 1], "float32"),
+             ("base.pre_conv.bias", [stem], "float32")]
     film: list[tuple[str, int]] = []
-    ins = [32, *WIDTHS[:-1]]
-    for i, (cin, cout) in enumerate(zip(ins, WIDTHS, strict=True), 1):
+    ins = [stem, *widths[:-1]]
+    for i, (cin, cout) in enumerate(zip(ins, widths, strict=True), 1):
         base += _conv_block(f"base.encoder_block{i}.conv_block1", cin, cout)
         film += [(f"encoder_block{i}->conv_block1->beta1", cin),
                  (f"encoder_block{i}->conv_block1->beta2", cout)]
-    base += _conv_block("base.conv_block7a.conv_block1", 384, 384)
-    film += [("conv_block7a->conv_block1->beta1", 384), ("conv_block7a->conv_block1->beta2", 384)]
-    outs = WIDTHS[::-1]
-    for i, (cin, cout) in enumerate(zip([384, *outs[:-1]], outs, strict=True), 1):
+    base += _conv_block("base.conv_block7a.conv_block1", deepest, deepest)
+    film += [("conv_block7a->conv_block1->beta1", deepest),
+             ("conv_block7a->conv_block1->beta2", deepest)]
+    outs = widths[::-1]
+    for i, (cin, cout) in enumerate(zip([deepest, *outs[:-1]], outs, strict=True), 1):
         kt, kf = POOLS_TF[::-1][i - 1]
         p = f"base.decoder_block{i}"
         base += [(f"{p}.conv1.weight", [cin, cout, kt, kf], "float32")]
@@ -79,10 +88,10 @@ def baseline_layout() -> list[tuple[str, list[int], str]]:
         film += [(f"decoder_block{i}->beta1", cin), (f"decoder_block{i}->beta2", cin),
                  (f"decoder_block{i}->conv_block2->beta1", 2 * cout),
                  (f"decoder_block{i}->conv_block2->beta2", cout)]
-    base += [("base.after_conv.weight", [3, 32, 1, 1], "float32"),
+    base += [("base.after_conv.weight", [3, stem, 1, 1], "float32"),
              ("base.after_conv.bias", [3], "float32")]
     for name, n in film:
-        base += [(f"film.{name}.weight", [n, 512], "float32"),
+        base += [(f"film.{name}.weight", [n, condition_size], "float32"),
                  (f"film.{name}.bias", [n], "float32")]
     return base
 
@@ -145,16 +154,24 @@ def make_test_weights(entries: list | None = None) -> dict[str, torch.Tensor]:
     return out
 
 
-def _bn_apply(x: torch.Tensor, sd: dict, prefix: str) -> torch.Tensor:
+def _bn_apply(x: torch.Tensor, sd: dict, prefix: str, training: bool = False) -> torch.Tensor:
+    weight, bias = sd[f"{prefix}.weight"][:, None, None], sd[f"{prefix}.bias"][:, None, None]
+    if training:  # batch statistics (biased variance) per channel, by the formula
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        var = (x - mean).square().mean(dim=(0, 2, 3), keepdim=True)
+        return (x - mean) / torch.sqrt(var + 1e-5) * weight + bias
     return F.batch_norm(x, sd[f"{prefix}.running_mean"], sd[f"{prefix}.running_var"],
                         sd[f"{prefix}.weight"], sd[f"{prefix}.bias"], training=False, eps=1e-5)
 
 
-def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-    """The baseline's eval-mode forward (SPEC.md sections 2-4) in float64, ``(frames, freq)``.
+def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor, *,
+                      training: bool = False) -> torch.Tensor:
+    """The baseline's forward (SPEC.md sections 2-4) in float64, ``(frames, freq)``.
 
-    ``state`` holds the original's keys without the ``ss_model.`` prefix; ``mixture`` is
-    ``(batch, 1, time)``, ``condition`` ``(batch, 512)``; returns ``(batch, 1, time)``.
+    ``state`` holds the original's keys without the ``ss_model.`` prefix (float64 leaves
+    that require grad receive the gradients); ``mixture`` is ``(batch, 1, time)``,
+    ``condition`` ``(batch, 512)``; returns ``(batch, 1, time)``. ``training`` normalises
+    with batch statistics, as the original in train mode (running statistics untouched).
     """
     sd = {k: v.double() for k, v in state.items() if v.is_floating_point()}
     c = condition.double()
@@ -169,7 +186,7 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
 
     def lrelu_film(h: torch.Tensor, prefix: str, film: str) -> torch.Tensor:
         beta = F.linear(c, sd[f"film.{film}.weight"], sd[f"film.{film}.bias"])
-        return F.leaky_relu(_bn_apply(h, sd, prefix) + beta[:, :, None, None], 0.01)
+        return F.leaky_relu(_bn_apply(h, sd, prefix, training) + beta[:, :, None, None], 0.01)
 
     def conv_block(h: torch.Tensor, prefix: str, film: str) -> torch.Tensor:
         y = F.conv2d(lrelu_film(h, f"{prefix}.bn1", f"{film}->beta1"),
@@ -180,7 +197,7 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
             return y + F.conv2d(h, sd[f"{prefix}.shortcut.weight"], sd[f"{prefix}.shortcut.bias"])
         return y + h
 
-    h = _bn_apply(mag.transpose(1, 3), sd, "base.bn0").transpose(1, 3)
+    h = _bn_apply(mag.transpose(1, 3), sd, "base.bn0", training).transpose(1, 3)
     h = F.pad(h, (0, 0, 0, -frames % 32))[..., :-1]
     h = F.conv2d(h, sd["base.pre_conv.weight"], sd["base.pre_conv.bias"])
     skips = []
