@@ -51,12 +51,14 @@ def _conv_block(prefix: str, cin: int, cout: int) -> list:
     return entries
 
 
-def baseline_layout(widths: tuple[int, ...] = WIDTHS,
-                    condition_size: int = 512) -> list[tuple[str, list[int], str]]:
+def baseline_layout(widths: tuple[int, ...] = WIDTHS, condition_size: int = 512, *,
+                    in_channels: int = 1, planes: int = 3) -> list[tuple[str, list[int], str]]:
     """The original ``ResUNet30(1, 1, 512).state_dict()`` entries, in registration order.
 
     Other ``widths`` (six levels, the first also the ``pre_conv`` width) and
-    ``condition_size`` give the same layout at another size, for cheaper tests.
+    ``condition_size`` give the same layout at another size, for cheaper tests;
+    ``in_channels=2, planes=2`` is SRPOL system 1's network (real and imaginary parts in,
+    two ratio-mask planes out).
     """
     f = N_FFT // 2 + 1
     base = [("base.stft.conv_real.weight", [f, 1, N_FFT], "float32"),
@@ -66,7 +68,7 @@ def baseline_layout(widths: tuple[int, ...] = WIDTHS,
             ("base.istft.conv_imag.weight", [N_FFT, N_FFT, 1], "float32")]
     base += _bn("base.bn0", f)
     stem, deepest = widths[0], widths[-1]
-    base += [("base.pre_conv.weight", [stem, 1, 1, 1], "float32"),
+    base += [("base.pre_conv.weight", [stem, in_channels, 1, 1], "float32"),
              ("base.pre_conv.bias", [stem], "float32")]
     film: list[tuple[str, int]] = []
     ins = [stem, *widths[:-1]]
@@ -88,8 +90,8 @@ def baseline_layout(widths: tuple[int, ...] = WIDTHS,
         film += [(f"decoder_block{i}->beta1", cin), (f"decoder_block{i}->beta2", cin),
                  (f"decoder_block{i}->conv_block2->beta1", 2 * cout),
                  (f"decoder_block{i}->conv_block2->beta2", cout)]
-    base += [("base.after_conv.weight", [3, stem, 1, 1], "float32"),
-             ("base.after_conv.bias", [3], "float32")]
+    base += [("base.after_conv.weight", [planes, stem, 1, 1], "float32"),
+             ("base.after_conv.bias", [planes], "float32")]
     for name, n in film:
         base += [(f"film.{name}.weight", [n, condition_size], "float32"),
                  (f"film.{name}.bias", [n], "float32")]
@@ -165,13 +167,16 @@ def _bn_apply(x: torch.Tensor, sd: dict, prefix: str, training: bool = False) ->
 
 
 def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor, *,
-                      training: bool = False) -> torch.Tensor:
+                      training: bool = False, system: str = "baseline") -> torch.Tensor:
     """The baseline's forward (SPEC.md sections 2-4) in float64, ``(frames, freq)``.
 
     ``state`` holds the original's keys without the ``ss_model.`` prefix (float64 leaves
     that require grad receive the gradients); ``mixture`` is ``(batch, 1, time)``,
     ``condition`` ``(batch, 512)``; returns ``(batch, 1, time)``. ``training`` normalises
     with batch statistics, as the original in train mode (running statistics untouched).
+    ``system="srpol_system1"`` swaps the ends as SRPOL's report describes its system 1:
+    ``(Re Y, Im Y)`` as two input channels of ``bn0`` and the network, and two output planes
+    bounded by tanh into real and imaginary ratio masks, ``X = M_re Re Y + j M_im Im Y``.
     """
     sd = {k: v.double() for k, v in state.items() if v.is_floating_point()}
     c = condition.double()
@@ -197,7 +202,9 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
             return y + F.conv2d(h, sd[f"{prefix}.shortcut.weight"], sd[f"{prefix}.shortcut.bias"])
         return y + h
 
-    h = _bn_apply(mag.transpose(1, 3), sd, "base.bn0", training).transpose(1, 3)
+    srpol = system == "srpol_system1"
+    features = torch.cat([spec.real, spec.imag], 1) if srpol else mag
+    h = _bn_apply(features.transpose(1, 3), sd, "base.bn0", training).transpose(1, 3)
     h = F.pad(h, (0, 0, 0, -frames % 32))[..., :-1]
     h = F.conv2d(h, sd["base.pre_conv.weight"], sd["base.pre_conv.bias"])
     skips = []
@@ -214,6 +221,10 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
                        f"decoder_block{i}->conv_block2")
     z = F.conv2d(h, sd["base.after_conv.weight"], sd["base.after_conv.bias"])
     z = F.pad(z, (0, 1))[:, :, :frames]  # Nyquist logits 0, then crop the padded frames
+    if srpol:
+        out = torch.complex(torch.tanh(z[:, 0:1]) * spec.real, torch.tanh(z[:, 1:2]) * spec.imag)
+        return torch.istft(out[:, 0].transpose(1, 2), N_FFT, HOP, window=window, center=True,
+                           length=length)[:, None]
     m = torch.sigmoid(z[:, 0:1])
     p_r, p_i = torch.tanh(z[:, 1:2]), torch.tanh(z[:, 2:3])
     rho = torch.clamp(torch.sqrt(p_r**2 + p_i**2), min=1e-10)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 import torch
 from baseline_reference import FIXTURE, baseline_layout, make_test_weights, reference_forward
 
@@ -126,17 +127,20 @@ WIDTHS = (4, 8, 8, 8, 8, 8)  # ResUNet30's six levels and pooling at a small wid
 CONDITION = 16
 
 
-def test_every_train_mode_gradient_matches_the_original_in_float64():
-    """The baseline in train mode, float64, L1 loss: every gradient as the original's.
+@pytest.mark.parametrize(("system", "in_channels", "planes"), [
+    ("dcase2024_baseline", 1, 3), ("srpol_system1", 2, 2)])
+def test_every_train_mode_gradient_matches_the_original_in_float64(system, in_channels, planes):
+    """The preset in train mode, float64, L1 loss: every gradient as the reference's.
 
     The layout is ResUNet30's (six levels, the original's pooling, ``n_fft = 1024``, hop
     160) at widths 4 to 8 and a 16-d condition, filled with the deterministic test weights.
     Parameters with an exactly zero gradient (1x1 shortcut biases, each followed by a
     train-mode BatchNorm that removes any constant) are compared in absolute terms.
     """
-    weights = make_test_weights(baseline_layout(WIDTHS, CONDITION))
-    ours = Separator.dcase2024_baseline(condition_size=CONDITION, stem_width=WIDTHS[0],
-                                        widths=WIDTHS)
+    layout = baseline_layout(WIDTHS, CONDITION, in_channels=in_channels, planes=planes)
+    weights = make_test_weights(layout)
+    ours = getattr(Separator, system)(condition_size=CONDITION, stem_width=WIDTHS[0],
+                                      widths=WIDTHS)
     ours.load_state_dict({name: weights[their_key(name)].transpose(-1, -2)
                           if value.dim() == 4 else weights[their_key(name)]
                           for name, value in ours.state_dict().items()})
@@ -150,7 +154,8 @@ def test_every_train_mode_gradient_matches_the_original_in_float64():
     leaves = {k: v.double().requires_grad_() for k, v in weights.items()
               if v.is_floating_point() and not k.startswith(("base.stft", "base.istft"))
               and not k.endswith(("running_mean", "running_var"))}
-    reference = reference_forward({**weights, **leaves}, mixture, condition, training=True)
+    reference = reference_forward({**weights, **leaves}, mixture, condition, training=True,
+                                  system="baseline" if system == "dcase2024_baseline" else system)
     (reference - target).abs().mean().backward()
 
     zero = []
