@@ -21,6 +21,7 @@ from torchlass.errors import (
 from torchlass.masks import ComplexRatioMaskHead, MagPhaseMaskHead, RealImagMaskHead
 from torchlass.nn import FiLM, MagnitudeFeatures, RealImagFeatures
 from torchlass.separator import separate
+from torchlass.stft import make_window
 
 SMALL = {"condition_size": 8, "n_fft": 128, "hop_length": 32, "stem_width": 4,
          "widths": (4, 8), "pools": ((2, 2), (2, 2))}
@@ -165,6 +166,8 @@ def test_float64_input_needs_a_float64_model():
         out64 = sep64(mixture, condition.double())
         out32 = sep(mixture.float(), condition)
     assert out64.dtype == torch.float64
+    exact = make_window("hann", 128, dtype=torch.float64)  # not a float32 window cast up
+    assert torch.equal(sep64.stft.window, exact) and torch.equal(sep64.istft.window, exact)
     torch.testing.assert_close(out64.float(), out32, rtol=1e-4, atol=1e-5)
 
 
