@@ -2,10 +2,11 @@
 
 The reference is ``baseline_reference.reference_forward(..., training=True)``: the
 original's forward pass written from its formulas in its own ``(frames, freq)`` layout and
-key names, BatchNorm on batch statistics written out (no ``F.batch_norm``). Every parameter
-gradient of :meth:`~torchlass.Separator.dcase2024_baseline` in float64 is compared with it
-on the same test weights and batch. The trainer's optimiser is compared with AdamW + AMSGrad
-and the stepped warm-up written in numpy float64 from their formulas.
+key names, BatchNorm on batch statistics written out (no ``F.batch_norm``); SRPOL system 1
+swaps its ends as SRPOL's report describes. Every parameter gradient of the
+``Separator.dcase2024_baseline`` and ``Separator.srpol_system1`` presets in float64 is
+compared with it on the same test weights and batch. The trainer's optimiser is compared
+with AdamW + AMSGrad and the stepped warm-up written in numpy float64 from their formulas.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def test_bn0_gradients_on_the_stft_layout():
     PyTorch 2.13's CPU ``batch_norm`` backward is wrong for an input with strides
     ``(N, 1, C, C)`` and a size-1 dimension, exactly the layout of
     ``magnitude_phase(stft(x))[0].transpose(1, 2)`` for one channel (the forward is right);
-    :class:`~torchlass.nn.FrequencyBatchNorm` hands it a contiguous copy. Minimal reproducer
+    ``FrequencyBatchNorm`` hands it a contiguous copy. Minimal reproducer
     (non-zero on PyTorch 2.13, CPU)::
 
         x = torch.randn(2, 7, 5, dtype=torch.float64).transpose(1, 2)[:, None].transpose(1, 2)

@@ -86,8 +86,9 @@ class Separator(nn.Module):
         - mixture: ``(batch, channels, time)``
         - condition: ``(batch, condition_size)``
         - output: ``(batch, sources, channels, time)`` always, ``sources`` being
-          :attr:`num_sources` (1 for the baseline): the rank never depends on the head, and
-          ``output[:, 0]`` is the queried source, shaped like the mixture.
+          [`num_sources`][torchlass.separator.Separator.num_sources] (1 for the baseline):
+          the rank never depends on the head, and ``output[:, 0]`` is the queried source,
+          shaped like the mixture.
 
     The mixture and the condition must have the dtype of the model's parameters: convert
     the model (``sep.double()``) to separate float64 audio; it then computes in float64
@@ -345,7 +346,8 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 
     Args:
         model: a separator, ``(mixture (batch, channels, time), condition (batch, dim)) ->
-            (batch, sources, channels, time)``, as :class:`Separator` returns.
+            (batch, sources, channels, time)``, as [`Separator`][torchlass.separator.Separator]
+            returns.
         mixture: one mixture for every query, or one mixture per query.
         condition: query embeddings.
         chunk_length: samples per chunk (the last may be up to 1.5 times longer).

@@ -63,7 +63,7 @@ def make_window(
     Periodic ("DFT-even") windows drop the last sample of the symmetric window of length
     ``win_length + 1``; the periodic Hann window is ``w[n] = 0.5 - 0.5 cos(2 pi n / N)``.
     The window is evaluated in float64 and rounded once to ``dtype``, so it is the correctly
-    rounded window in every dtype (:func:`torch.hann_window` in float32 is up to 3 ulp off).
+    rounded window in every dtype (``torch.hann_window`` in float32 is up to 3 ulp off).
 
     Args:
         name: one of :data:`WINDOWS`.
@@ -428,7 +428,7 @@ class STFT(_WindowedTransform):
 class ISTFT(_WindowedTransform):
     """Module form of :func:`istft`, holding the window as a (non-persistent) buffer.
 
-    The window behaves as in :class:`STFT`.
+    The window behaves as in [`STFT`][torchlass.stft.STFT].
 
     Args:
         n_fft: DFT size in samples.
