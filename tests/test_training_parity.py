@@ -172,6 +172,7 @@ def test_every_train_mode_gradient_matches_the_original_in_float64(system, in_ch
             error = float((got - want).norm()) / scale
             assert error < 1e-10, (name, key, error)
     assert all(name.endswith("shortcut.bias") for name in zero) and len(zero) >= 3
+    assert ours.features.norm.weight.grad[-1] == 0  # the U-Net never reads the Nyquist bin
 
 
 # ---------------------------------------------------------------- optimiser steps of the trainer
