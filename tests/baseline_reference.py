@@ -10,7 +10,9 @@ Everything here is written from the formulas of ``docs/baseline.md`` and is inde
 - :func:`reference_forward` is the original's forward pass in its own ``(frames, freq)``
   layout on its own key names, with ``torch.stft``/``torch.istft``: the parity fixtures
   (``fixtures/make_fixtures.py``) are its outputs, and it gives reference outputs for
-  lengths the fixtures lack.
+  lengths the fixtures lack. With
+  ``training=True`` it is the train-mode pass (BatchNorm on batch statistics, written out
+  from its formula), whose gradients the training-parity tests compare.
 """
 
 from __future__ import annotations
@@ -48,8 +50,15 @@ def _conv_block(prefix: str, cin: int, cout: int) -> list:
     return entries
 
 
-def baseline_layout() -> list[tuple[str, list[int], str]]:
-    """The original ``ResUNet30(1, 1, 512).state_dict()`` entries, in registration order."""
+def baseline_layout(widths: tuple[int, ...] = WIDTHS, condition_size: int = 512, *,
+                    in_channels: int = 1, planes: int = 3) -> list[tuple[str, list[int], str]]:
+    """The original ``ResUNet30(1, 1, 512).state_dict()`` entries, in registration order.
+
+    Other ``widths`` (six levels, the first also the ``pre_conv`` width) and
+    ``condition_size`` give the same layout at another size, for cheaper tests;
+    ``in_channels=2, planes=2`` is SRPOL system 1's network (real and imaginary parts in,
+    two ratio-mask planes out).
+    """
     f = N_FFT // 2 + 1
     base = [("base.stft.conv_real.weight", [f, 1, N_FFT], "float32"),
             ("base.stft.conv_imag.weight", [f, 1, N_FFT], "float32"),
@@ -57,18 +66,20 @@ def baseline_layout() -> list[tuple[str, list[int], str]]:
             ("base.istft.conv_real.weight", [N_FFT, N_FFT, 1], "float32"),
             ("base.istft.conv_imag.weight", [N_FFT, N_FFT, 1], "float32")]
     base += _bn("base.bn0", f)
-    base += [("base.pre_conv.weight", [32, 1, 1, 1], "float32"),
-             ("base.pre_conv.bias", [32], "float32")]
+    stem, deepest = widths[0], widths[-1]
+    base += [("base.pre_conv.weight", [stem, in_channels, 1, 1], "float32"),
+             ("base.pre_conv.bias", [stem], "float32")]
     film: list[tuple[str, int]] = []
-    ins = [32, *WIDTHS[:-1]]
-    for i, (cin, cout) in enumerate(zip(ins, WIDTHS, strict=True), 1):
+    ins = [stem, *widths[:-1]]
+    for i, (cin, cout) in enumerate(zip(ins, widths, strict=True), 1):
         base += _conv_block(f"base.encoder_block{i}.conv_block1", cin, cout)
         film += [(f"encoder_block{i}->conv_block1->beta1", cin),
                  (f"encoder_block{i}->conv_block1->beta2", cout)]
-    base += _conv_block("base.conv_block7a.conv_block1", 384, 384)
-    film += [("conv_block7a->conv_block1->beta1", 384), ("conv_block7a->conv_block1->beta2", 384)]
-    outs = WIDTHS[::-1]
-    for i, (cin, cout) in enumerate(zip([384, *outs[:-1]], outs, strict=True), 1):
+    base += _conv_block("base.conv_block7a.conv_block1", deepest, deepest)
+    film += [("conv_block7a->conv_block1->beta1", deepest),
+             ("conv_block7a->conv_block1->beta2", deepest)]
+    outs = widths[::-1]
+    for i, (cin, cout) in enumerate(zip([deepest, *outs[:-1]], outs, strict=True), 1):
         kt, kf = POOLS_TF[::-1][i - 1]
         p = f"base.decoder_block{i}"
         base += [(f"{p}.conv1.weight", [cin, cout, kt, kf], "float32")]
@@ -78,10 +89,10 @@ def baseline_layout() -> list[tuple[str, list[int], str]]:
         film += [(f"decoder_block{i}->beta1", cin), (f"decoder_block{i}->beta2", cin),
                  (f"decoder_block{i}->conv_block2->beta1", 2 * cout),
                  (f"decoder_block{i}->conv_block2->beta2", cout)]
-    base += [("base.after_conv.weight", [3, 32, 1, 1], "float32"),
-             ("base.after_conv.bias", [3], "float32")]
+    base += [("base.after_conv.weight", [planes, stem, 1, 1], "float32"),
+             ("base.after_conv.bias", [planes], "float32")]
     for name, n in film:
-        base += [(f"film.{name}.weight", [n, 512], "float32"),
+        base += [(f"film.{name}.weight", [n, condition_size], "float32"),
                  (f"film.{name}.bias", [n], "float32")]
     return base
 
@@ -161,16 +172,27 @@ def weights_sha256(weights: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def _bn_apply(x: torch.Tensor, sd: dict, prefix: str) -> torch.Tensor:
+def _bn_apply(x: torch.Tensor, sd: dict, prefix: str, training: bool = False) -> torch.Tensor:
+    weight, bias = sd[f"{prefix}.weight"][:, None, None], sd[f"{prefix}.bias"][:, None, None]
+    if training:  # batch statistics (biased variance) per channel, by the formula
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        var = (x - mean).square().mean(dim=(0, 2, 3), keepdim=True)
+        return (x - mean) / torch.sqrt(var + 1e-5) * weight + bias
     return F.batch_norm(x, sd[f"{prefix}.running_mean"], sd[f"{prefix}.running_var"],
                         sd[f"{prefix}.weight"], sd[f"{prefix}.bias"], training=False, eps=1e-5)
 
 
-def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-    """The baseline's eval-mode forward (docs/baseline.md) in float64, ``(frames, freq)``.
+def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor, *,
+                      training: bool = False, system: str = "baseline") -> torch.Tensor:
+    """The baseline's forward (docs/baseline.md) in float64, ``(frames, freq)``.
 
-    ``state`` holds the original's keys without the ``ss_model.`` prefix; ``mixture`` is
-    ``(batch, 1, time)``, ``condition`` ``(batch, 512)``; returns ``(batch, 1, time)``.
+    ``state`` holds the original's keys without the ``ss_model.`` prefix (float64 leaves
+    that require grad receive the gradients); ``mixture`` is ``(batch, 1, time)``,
+    ``condition`` ``(batch, 512)``; returns ``(batch, 1, time)``. ``training`` normalises
+    with batch statistics, as the original in train mode (running statistics untouched).
+    ``system="srpol_system1"`` swaps the ends as SRPOL's report describes its system 1:
+    ``(Re Y, Im Y)`` as two input channels of ``bn0`` and the network, and two output planes
+    bounded by tanh into real and imaginary ratio masks, ``X = M_re Re Y + j M_im Im Y``.
     """
     sd = {k: v.double() for k, v in state.items() if v.is_floating_point()}
     c = condition.double()
@@ -185,7 +207,7 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
 
     def lrelu_film(h: torch.Tensor, prefix: str, film: str) -> torch.Tensor:
         beta = F.linear(c, sd[f"film.{film}.weight"], sd[f"film.{film}.bias"])
-        return F.leaky_relu(_bn_apply(h, sd, prefix) + beta[:, :, None, None], 0.01)
+        return F.leaky_relu(_bn_apply(h, sd, prefix, training) + beta[:, :, None, None], 0.01)
 
     def conv_block(h: torch.Tensor, prefix: str, film: str) -> torch.Tensor:
         y = F.conv2d(lrelu_film(h, f"{prefix}.bn1", f"{film}->beta1"),
@@ -196,7 +218,9 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
             return y + F.conv2d(h, sd[f"{prefix}.shortcut.weight"], sd[f"{prefix}.shortcut.bias"])
         return y + h
 
-    h = _bn_apply(mag.transpose(1, 3), sd, "base.bn0").transpose(1, 3)
+    srpol = system == "srpol_system1"
+    features = torch.cat([spec.real, spec.imag], 1) if srpol else mag
+    h = _bn_apply(features.transpose(1, 3), sd, "base.bn0", training).transpose(1, 3)
     h = F.pad(h, (0, 0, 0, -frames % 32))[..., :-1]
     h = F.conv2d(h, sd["base.pre_conv.weight"], sd["base.pre_conv.bias"])
     skips = []
@@ -213,6 +237,10 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
                        f"decoder_block{i}->conv_block2")
     z = F.conv2d(h, sd["base.after_conv.weight"], sd["base.after_conv.bias"])
     z = F.pad(z, (0, 1))[:, :, :frames]  # Nyquist logits 0, then crop the padded frames
+    if srpol:
+        out = torch.complex(torch.tanh(z[:, 0:1]) * spec.real, torch.tanh(z[:, 1:2]) * spec.imag)
+        return torch.istft(out[:, 0].transpose(1, 2), N_FFT, HOP, window=window, center=True,
+                           length=length)[:, None]
     m = torch.sigmoid(z[:, 0:1])
     p_r, p_i = torch.tanh(z[:, 1:2]), torch.tanh(z[:, 2:3])
     rho = torch.clamp(torch.sqrt(p_r**2 + p_i**2), min=1e-10)

@@ -127,13 +127,13 @@ def test_separate_round_trip(tmp_path, capsys, checkpoint):
     with torch.no_grad():
         direct = loaded.separator(torch.from_numpy(data.T.copy())[None],
                                   loaded.encoder(["a dog"]))
-    np.testing.assert_allclose(got, direct[0, 0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(got, direct[0, 0, 0].numpy(), atol=1e-6)
     code, _, err = run(capsys, "separate", "--checkpoint", str(checkpoint), "--input",
                        str(tmp_path / "in.wav"), "--query", "a dog", "--output",
                        str(tmp_path / "rest.wav"), "--residual", "--chunk-seconds", "5")
     assert (code, err) == (0, "")
     rest, _ = sf.read(tmp_path / "rest.wav", dtype="float32")
-    np.testing.assert_allclose(rest, data[:, 0] - direct[0, 0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(rest, data[:, 0] - direct[0, 0, 0].numpy(), atol=1e-6)
 
 
 def test_separate_long_input_in_chunks_and_resampling(tmp_path, capsys, checkpoint):

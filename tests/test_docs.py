@@ -64,7 +64,7 @@ def _custom_separator(out: list[str]) -> None:
 
 
 def _srpol_systems(out: list[str]) -> None:
-    assert out == ["332", "torch.Size([2, 1, 32000])"]
+    assert out == ["332", "torch.Size([2, 1, 1, 32000])"]
 
 
 def _kernels(out: list[str]) -> None:

@@ -28,11 +28,11 @@ SNRS = [-15, -12, -7, -1, 0, 3, 8, 11, 15]
 
 
 class ScaledMixture(torch.nn.Module):
-    """A stand-in separator: ``estimate = g(condition) * mixture + 0.01 * roll(mixture)``."""
+    """A stand-in one-source separator: ``g(condition) * mixture + 0.01 * roll(mixture)``."""
 
     def forward(self, mixture, condition):
         gain = torch.sigmoid(4 * condition[:, :1])[:, :, None]
-        return gain * mixture + 0.01 * torch.roll(mixture, 3, dims=-1)
+        return (gain * mixture + 0.01 * torch.roll(mixture, 3, dims=-1))[:, None]
 
 
 def np_gain(caption):
@@ -149,14 +149,16 @@ def test_several_sources_score_the_first_and_shape_errors():
 
     class Wrong(torch.nn.Module):
         def forward(self, mixture, condition):
-            return mixture[..., :-1]
+            return mixture[:, None, :, :-1]
 
     item = {"mixture": torch.ones(1, 100) * 0.2, "target": torch.ones(1, 100) * 0.1,
             "caption": "a dog", "snr_db": 0.0}
     score = evaluate_separator(TwoSources(), [item], HashedTextEncoder())[0]
     # 0.5 * mixture is the target: the error power floors at 1e-10, mean(s^2) = 0.01 -> 80 dB
     assert score.sdr == pytest.approx(80.0)
-    with pytest.raises(ShapeError, match="expected to return the mixture's shape"):
+    with pytest.raises(ShapeError, match=r"expected to return \(batch, sources, channels, time\) "
+                                         r"with the mixture's \(1, 1, 100\) as \(batch, "
+                                         r"channels, time\), got \(1, 1, 1, 99\)"):
         evaluate_separator(Wrong(), [item], HashedTextEncoder())
 
 

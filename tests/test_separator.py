@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import pytest
@@ -10,10 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torchlass import Separator
-from torchlass.errors import ShapeError, ValueRangeError
+from torchlass.errors import (
+    DTypeError,
+    NonFiniteError,
+    ShapeError,
+    TorchlassError,
+    ValueRangeError,
+)
 from torchlass.masks import ComplexRatioMaskHead, MagPhaseMaskHead, RealImagMaskHead
 from torchlass.nn import FiLM, MagnitudeFeatures, RealImagFeatures
 from torchlass.separator import separate
+from torchlass.stft import make_window
 
 SMALL = {"condition_size": 8, "n_fft": 128, "hop_length": 32, "stem_width": 4,
          "widths": (4, 8), "pools": ((2, 2), (2, 2))}
@@ -53,7 +61,7 @@ def test_same_length_out_for_odd_lengths(preset):
     def check(length):
         with torch.no_grad():
             out = sep(torch.randn(2, 1, length), torch.randn(2, 8))
-        assert out.shape == (2, 1, length) and torch.isfinite(out).all()
+        assert out.shape == (2, 1, 1, length) and torch.isfinite(out).all()
 
     check()
 
@@ -70,7 +78,7 @@ def test_several_channels_and_sources():
 def test_gradients_reach_every_parameter(preset):
     sep = _small(preset).train()
     mixture, target = torch.randn(3, 1, 800), torch.randn(3, 1, 800)
-    (sep(mixture, torch.randn(3, 8)) - target).abs().mean().backward()
+    (sep(mixture, torch.randn(3, 8))[:, 0] - target).abs().mean().backward()
     dead = [n for n, p in sep.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert dead == []
 
@@ -106,13 +114,61 @@ def test_errors():
         sep(torch.randn(2, 1, 700), torch.randn(3, 8))
     with pytest.raises(ShapeError, match=r"argument 'condition' expected a 2-d tensor"):
         sep(torch.randn(2, 1, 700), torch.randn(8))
-    with pytest.raises(ValueError, match=r"stft\(\): argument 'x' expected at least"):
-        sep(torch.randn(2, 1, 40), torch.randn(2, 8))
+
+    def message(call):
+        with pytest.raises(TorchlassError) as info:
+            call()
+        return type(info.value), str(info.value), type(info.value.__cause__)
+
+    # Errors of the parts name the Separator and its argument, chained to the part's error.
+    assert message(lambda: sep(torch.randn(2, 1, 40), torch.randn(2, 8))) == (
+        ShapeError, "Separator.forward(): argument 'mixture' expected at least 65 samples along "
+        "dim -1 (reflect padding of n_fft // 2 = 64 samples needs more samples), got 40 (shape "
+        "(2, 1, 40))", ShapeError)
     mixture = torch.zeros(2, 1, 700)
     mixture[1, 0, 5] = float("nan")
-    with pytest.raises(ValueError, match=r"stft\(\): argument 'x' expected finite values, "
-                                         r"got 1 NaN/Inf"):
-        sep(mixture, torch.randn(2, 8))
+    assert message(lambda: sep(mixture, torch.randn(2, 8))) == (
+        NonFiniteError, "Separator.forward(): argument 'mixture' expected finite values, got 1 "
+        "NaN/Inf element(s) in a tensor of shape (2, 1, 700)", NonFiniteError)
+    condition = torch.randn(2, 8)
+    condition[0, 3] = float("nan")
+    assert message(lambda: sep(torch.randn(2, 1, 700), condition))[:2] == (
+        NonFiniteError, "Separator.forward(): argument 'condition' expected finite values, got 1 "
+        "NaN/Inf element(s) in a tensor of shape (2, 8)")
+    assert message(lambda: sep(torch.randn(2, 1, 700), torch.randn(2, 5)))[:2] == (
+        ShapeError, "Separator.forward(): argument 'condition' expected shape (2, 8), got (2, 5)")
+    short = torch.randn(1, 40)
+    assert message(lambda: sep.eval().separate(short, torch.randn(2, 8))) == (
+        ShapeError, "Separator.separate(): argument 'mixture' expected at least 65 samples along "
+        "dim -1 (reflect padding of n_fft // 2 = 64 samples needs more samples), got 40 (shape "
+        "(2, 1, 40))", ShapeError)
+    weights = copy.deepcopy(sep)
+    torch.nn.init.constant_(weights.backbone.out_conv.weight, float("nan"))
+    assert message(lambda: weights(torch.randn(2, 1, 700), torch.randn(2, 8)))[1].startswith(
+        "Separator.forward(): a part failed on a valid 'mixture' and 'condition' (non-finite "
+        "weights or an overflow?): ")
+
+
+def test_float64_input_needs_a_float64_model():
+    """A float64 mixture is refused by a float32 model with a typed error, and works in float64."""
+    sep = _small().eval()
+    mixture, condition = torch.randn(2, 1, 700, dtype=torch.float64), torch.randn(2, 8)
+    with pytest.raises(DTypeError) as info:
+        sep(mixture, condition)
+    assert str(info.value) == (
+        "Separator.forward(): argument 'mixture' expected the model's dtype torch.float32, got "
+        "torch.float64 (convert the model, e.g. .to(torch.float64), or the input)")
+    with pytest.raises(DTypeError, match=r"argument 'condition' expected the model's dtype "
+                                         r"torch.float64, got torch.float32"):
+        copy.deepcopy(sep).double()(mixture, condition)
+    sep64 = copy.deepcopy(sep).double()
+    with torch.no_grad():
+        out64 = sep64(mixture, condition.double())
+        out32 = sep(mixture.float(), condition)
+    assert out64.dtype == torch.float64
+    exact = make_window("hann", 128, dtype=torch.float64)  # not a float32 window cast up
+    assert torch.equal(sep64.stft.window, exact) and torch.equal(sep64.istft.window, exact)
+    torch.testing.assert_close(out64.float(), out32, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -146,8 +202,8 @@ def test_backbone_and_features_compile_to_one_graph():
 
 
 def _pointwise(mixture, condition):
-    """A separator whose output at each sample depends on that sample only."""
-    return torch.tanh(mixture * condition[:, :1, None]) + condition[:, 1:2, None]
+    """A one-source separator whose output at each sample depends on that sample only."""
+    return (torch.tanh(mixture * condition[:, :1, None]) + condition[:, 1:2, None])[:, None]
 
 
 @given(length=st.integers(1, 600), chunk=st.integers(2, 200), data=st.data())
@@ -169,7 +225,7 @@ def test_chunks_are_aligned_bounded_and_overlapping(length, chunk, data):
 
     def model(mixture, condition):  # the mixture holds the sample index: record the span
         spans.append((int(mixture[0, 0, 0]), int(mixture[0, 0, -1]) + 1))
-        return mixture
+        return mixture[:, None]
 
     index = torch.arange(length, dtype=torch.float64)[None]
     separate(model, index, torch.zeros(1, 1), chunk_length=chunk, overlap=overlap, align=align)
@@ -187,7 +243,7 @@ def test_one_chunk_is_exactly_the_unchunked_call():
     out = separate(sep, mixture, condition, chunk_length=3000, overlap=100)
     assert torch.equal(out, expected)
     assert torch.equal(separate(sep, mixture, condition, chunk_length=3000, residual=True),
-                       mixture - expected)
+                       mixture[:, None] - expected)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -199,7 +255,7 @@ def test_chunked_separator_stays_close_to_unchunked(preset):
     # 2048-sample chunks sharing 512, starting on multiples of hop 32 x pooling 4 = 128
     out = sep.separate(mixture, condition, chunk_seconds=0.128, overlap_seconds=0.032)
     snr = 10 * torch.log10(expected.square().sum(-1) / (out - expected).square().sum(-1))
-    assert out.shape == (2, 1, 9000) and snr.min() > 30, snr
+    assert out.shape == (2, 1, 1, 9000) and snr.min() > 30, snr
 
 
 def test_method_uses_seconds_alignment_and_residual():
@@ -228,3 +284,7 @@ def test_separate_errors():
         separate(_pointwise, torch.randn(2, 1, 300), torch.randn(3, 2), chunk_length=100)
     with pytest.raises(ShapeError, match=r"argument 'mixture' expected a 3-d tensor"):
         separate(_pointwise, torch.randn(300), torch.randn(3, 2), chunk_length=100)
+    with pytest.raises(ShapeError, match=r"separate\(\): argument 'model' expected to return "
+                                         r"\(queries, sources, channels, time\) = \(3, sources, 1, "
+                                         r"100\), got \(3, 1, 100\)"):
+        separate(lambda x, c: x, torch.randn(1, 300), torch.randn(3, 2), chunk_length=100)

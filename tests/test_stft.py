@@ -260,3 +260,68 @@ def test_compile_stft_roundtrip():
                                        hop_length=8, length=128), backend="eager")
     x = torch.randn(2, 128)
     torch.testing.assert_close(fn(x), x, atol=1e-5, rtol=0)
+
+
+def exact_hann(n: int) -> torch.Tensor:
+    """The periodic Hann window from its formula, float64."""
+    return torch.from_numpy(np_window("hann", n))
+
+
+def test_make_window_is_correctly_rounded_in_float32():
+    for name in ("hann", "hamming", "blackman"):
+        exact = torch.from_numpy(np_window(name, 1024))
+        error = (make_window(name, 1024, dtype=torch.float32).double() - exact).abs()
+        assert bool((error <= 2.0**-24 * exact.abs() + 1e-15).all())  # half an ulp
+
+
+@pytest.mark.parametrize("convert", ["to", "double", "float-double", "deepcopy", "state_dict",
+                                     "compile"])
+def test_float64_modules_compute_with_the_exact_window(convert):
+    """A module converted to float64 uses the float64 window, not a float32 one cast up."""
+    import copy
+
+    def to64(module):
+        if convert == "to":
+            return module.to(torch.float64)
+        if convert == "float-double":
+            return module.float().double()
+        if convert == "deepcopy":
+            return copy.deepcopy(module.double())
+        if convert == "state_dict":
+            fresh = type(module)(1024, 160).double()
+            fresh.load_state_dict(module.state_dict())
+            return fresh
+        if convert == "compile":
+            return torch.compile(module.double(), backend="eager")
+        return module.double()
+
+    x = torch.randn(2, 4000, dtype=torch.float64)
+    enc, dec = to64(STFT(1024, 160)), to64(ISTFT(1024, 160))
+    expected = torch.stft(x, 1024, 160, window=exact_hann(1024), center=True,
+                          pad_mode="reflect", return_complex=True)
+    torch.testing.assert_close(enc(x), expected, rtol=0, atol=1e-12)
+    spec = torch.randn_like(expected)
+    back = torch.istft(spec, 1024, 160, window=exact_hann(1024), center=True, length=4000)
+    torch.testing.assert_close(dec(spec, length=4000), back, rtol=0, atol=1e-12)
+
+
+def test_float32_module_window_equals_the_function_window():
+    enc = STFT(64, 16, window="blackman").double().float()
+    assert enc.window.dtype == torch.float32
+    assert torch.equal(enc.window, make_window("blackman", 64))
+
+
+@pytest.mark.parametrize("n_fft", [64, 63])
+def test_istft_of_a_single_frame(n_fft):
+    """One centred frame: ``n_fft - 2 * (n_fft // 2)`` samples by default, its half with length."""
+    x = torch.randn(3, 40, dtype=torch.float64)  # shorter than the hop: one frame
+    spec = stft(x, n_fft=n_fft, hop_length=48)
+    assert spec.shape[-1] == 1
+    default = istft(spec, n_fft=n_fft, hop_length=48)
+    assert default.shape == (3, n_fft % 2) and default.dtype == torch.float64
+    torch.testing.assert_close(default, x[:, :n_fft % 2], rtol=0, atol=1e-12)
+    y = istft(spec, n_fft=n_fft, hop_length=48, length=40)  # the frame ends at sample 32
+    torch.testing.assert_close(y[:, :32], x[:, :32], rtol=0, atol=1e-12)
+    assert torch.equal(y[:, 32:], torch.zeros(3, 8, dtype=torch.float64))
+    np.testing.assert_allclose(y[0].numpy(), np_istft(spec[0].numpy(), n_fft, 48, n_fft, "hann",
+                                                      True, 40), rtol=0, atol=1e-12)

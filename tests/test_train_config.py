@@ -90,7 +90,7 @@ def test_build_separator(tmp_path, architecture, head):
     cfg = tiny_config(tmp_path, f"model.architecture={architecture}")
     model = build_separator(cfg.model)
     assert type(model.head).__name__ == head
-    assert model(torch.randn(2, 1, 400), torch.randn(2, 16)).shape == (2, 1, 400)
+    assert model(torch.randn(2, 1, 400), torch.randn(2, 16)).shape == (2, 1, 1, 400)
     with pytest.raises(ValueRangeError, match="'architecture' expected one of"):
         build_separator(tiny_config(tmp_path, "model.architecture=unet").model)
 

@@ -199,9 +199,7 @@ def _separate(args: argparse.Namespace) -> int:
         estimate = loaded.separator.separate(mixture, condition,
                                              chunk_seconds=args.chunk_seconds,
                                              overlap_seconds=args.overlap_seconds,
-                                             residual=args.residual)[0].cpu()
-    if estimate.dim() == 3:  # several estimates per query (MixIT): the first is the query's
-        estimate = estimate[0]
+                                             residual=args.residual)[0, 0].cpu()
     if rate != loaded.sample_rate:
         estimate = resample(estimate, loaded.sample_rate, rate)
     write_audio(args.output, estimate, rate)

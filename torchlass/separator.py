@@ -5,24 +5,48 @@ baseline (magnitude features, magnitude mask with phase rotation), SRPOL system 
 imaginary parts in, real/imaginary ratio masks out) and a true complex-ratio-mask variant,
 each on the baseline's ResUNet30. :func:`separate` runs any separator on audio of any
 length in chunks joined by a cross-fade, for several queries of one mixture at once.
+
+Both return one shape whatever the head: ``(batch, sources, channels, time)``, the query's
+own source first, so a caller takes ``[:, 0]`` for it and never branches on the rank.
+Errors raised by a part on the caller's input are re-raised naming the caller and its
+argument (``Separator.forward(): argument 'mixture' ...``), chained to the original.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from torchlass.checks import check_finite as _check_finite
 from torchlass.checks import check_ndim, check_positive_int, check_real_floating
-from torchlass.errors import ShapeError, ValueRangeError
+from torchlass.errors import DTypeError, ShapeError, TorchlassError, ValueRangeError
 from torchlass.masks import ComplexRatioMaskHead, MagPhaseMaskHead, RealImagMaskHead
 from torchlass.nn import MagnitudeFeatures, RealImagFeatures, ResUNet
 from torchlass.stft import ISTFT, STFT
 
 __all__ = ["Separator", "separate"]
+
+# The head of every torchlass error message: "fn(): argument 'name' ".
+_ARGUMENT = re.compile(r"^[\w.]+\(\): argument '(?P<name>\w+)' ")
+
+
+def _in_context(err: TorchlassError, fn: str, renames: Mapping[str, str],
+                context: str) -> TorchlassError:
+    """``err`` as the caller ``fn`` raises it: the same type, chained to ``err`` by the caller.
+
+    An error about an argument in ``renames`` is rewritten to name the caller's argument it
+    came from; any other error keeps its text after ``fn`` and ``context`` (as einops does).
+    """
+    text = str(err)
+    match = _ARGUMENT.match(text)
+    if match and match["name"] in renames:
+        return type(err)(f"{fn}(): argument '{renames[match['name']]}' {text[match.end():]}")
+    return type(err)(f"{fn}(): {context}: {text}")
 
 
 class Separator(nn.Module):
@@ -47,29 +71,41 @@ class Separator(nn.Module):
         channels: audio channels of the mixture.
         sample_rate: sample rate in Hz the separator is meant for (used by
             :meth:`separate` to turn seconds into samples).
+        check_finite: reject NaN/Inf in the condition (the STFT checks the mixture).
 
     Shape:
         - mixture: ``(batch, channels, time)``
         - condition: ``(batch, condition_size)``
-        - output: ``(batch, channels, time)`` for one source, ``(batch, sources, channels,
-          time)`` for several
+        - output: ``(batch, sources, channels, time)`` always, ``sources`` being
+          [`num_sources`][torchlass.separator.Separator.num_sources] (1 for the baseline):
+          the rank never depends on the head, and ``output[:, 0]`` is the queried source,
+          shaped like the mixture.
+
+    The mixture and the condition must have the dtype of the model's parameters: convert
+    the model (``sep.double()``) to separate float64 audio; it then computes in float64
+    throughout, the STFT window included.
 
     Raises:
-        ShapeError: on a mixture or condition of the wrong rank, channel count or batch.
+        ShapeError: on a mixture or condition of the wrong rank, channel count or batch,
+            or a mixture too short for the STFT.
+        DTypeError: on a mixture or condition that is not real floating-point or not of
+            the model's dtype.
+        NonFiniteError: on NaN/Inf in the mixture or the condition.
 
     Examples:
         >>> sep = Separator.srpol_system1(condition_size=8, n_fft=256, hop_length=64,
         ...                               stem_width=4, widths=(4, 8), pools=((2, 2), (2, 2)))
         >>> sep(torch.randn(2, 1, 4000), torch.randn(2, 8)).shape
-        torch.Size([2, 1, 4000])
+        torch.Size([2, 1, 1, 4000])
     """
 
     def __init__(self, backbone: nn.Module, *, features: nn.Module, head: nn.Module,
                  stft: nn.Module, istft: nn.Module, channels: int = 1,
-                 sample_rate: int = 16000) -> None:
+                 sample_rate: int = 16000, check_finite: bool = True) -> None:
         super().__init__()
         self.channels = check_positive_int(channels, "Separator", "channels")
         self.sample_rate = check_positive_int(sample_rate, "Separator", "sample_rate")
+        self.check_finite = check_finite
         self.stft = stft
         self.features = features
         self.backbone = backbone
@@ -82,9 +118,24 @@ class Separator(nn.Module):
         return int(getattr(self.head, "num_sources", 1))
 
     def forward(self, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """Estimate the queried source(s) in ``mixture``; same length as the input."""
+        """Estimate the queried source(s) in ``mixture``: ``(batch, sources, channels, time)``."""
         fn = "Separator.forward"
+        self._check_inputs(fn, mixture, condition)
+        try:
+            spec = self.stft(mixture)
+        except TorchlassError as err:
+            raise _in_context(err, fn, {"x": "mixture"}, "the STFT rejected 'mixture'") from err
+        try:
+            estimate = self.head(self.backbone(self.features(spec), condition), spec)
+            return self.istft(estimate, length=mixture.shape[-1])
+        except TorchlassError as err:
+            raise _in_context(err, fn, {"condition": "condition"},
+                              "a part failed on a valid 'mixture' and 'condition' (non-finite "
+                              "weights or an overflow?)") from err
+
+    def _check_inputs(self, fn: str, mixture: torch.Tensor, condition: torch.Tensor) -> None:
         check_real_floating(mixture, fn, "mixture")
+        check_real_floating(condition, fn, "condition")
         check_ndim(mixture, fn, "mixture", ndim=3, layout="(batch, channels, time)")
         check_ndim(condition, fn, "condition", ndim=2, layout="(batch, condition_size)")
         if mixture.shape[1] != self.channels:
@@ -93,10 +144,14 @@ class Separator(nn.Module):
         if condition.shape[0] != mixture.shape[0]:
             raise ShapeError(f"{fn}(): arguments 'mixture' and 'condition' expected the same "
                              f"batch size, got {mixture.shape[0]} and {condition.shape[0]}")
-        spec = self.stft(mixture)
-        estimate = self.head(self.backbone(self.features(spec), condition), spec)
-        waveform = self.istft(estimate, length=mixture.shape[-1])
-        return waveform[:, 0] if waveform.shape[1] == 1 else waveform
+        weight = next(self.parameters(), None)
+        for name, x in (("mixture", mixture), ("condition", condition)):
+            if weight is not None and x.dtype != weight.dtype:
+                raise DTypeError(f"{fn}(): argument '{name}' expected the model's dtype "
+                                 f"{weight.dtype}, got {x.dtype} (convert the model, e.g. "
+                                 f".to({x.dtype}), or the input)")
+        if self.check_finite:
+            _check_finite(condition, fn, "condition")
 
     def separate(self, mixture: torch.Tensor, condition: torch.Tensor, *,
                  chunk_seconds: float = 10.0, overlap_seconds: float = 1.0,
@@ -108,10 +163,15 @@ class Separator(nn.Module):
         of the whole input.
         """
         align = getattr(self.stft, "hop_length", 1) * getattr(self.backbone, "frame_factor", 1)
-        return separate(self, mixture, condition,
-                        chunk_length=round(chunk_seconds * self.sample_rate),
-                        overlap=round(overlap_seconds * self.sample_rate), align=align,
-                        residual=residual)
+        try:
+            return separate(self, mixture, condition,
+                            chunk_length=round(chunk_seconds * self.sample_rate),
+                            overlap=round(overlap_seconds * self.sample_rate), align=align,
+                            residual=residual)
+        except TorchlassError as err:
+            raise _in_context(err, "Separator.separate", {"mixture": "mixture",
+                                                          "condition": "condition"},
+                              "separating in chunks") from err
 
     @classmethod
     def _on_resunet(cls, features: MagnitudeFeatures | RealImagFeatures,
@@ -125,7 +185,7 @@ class Separator(nn.Module):
         return cls(backbone, features=features, head=head,
                    stft=STFT(n_fft, hop_length, check_finite=check_finite),
                    istft=ISTFT(n_fft, hop_length, check_finite=check_finite),
-                   channels=channels, sample_rate=sample_rate)
+                   channels=channels, sample_rate=sample_rate, check_finite=check_finite)
 
     @classmethod
     def dcase2024_baseline(cls, *, channels: int = 1, num_sources: int = 1,
@@ -147,8 +207,8 @@ class Separator(nn.Module):
             n_fft: DFT size in samples.
             hop_length: STFT hop in samples.
             sample_rate: sample rate in Hz.
-            check_finite: reject NaN/Inf at the STFT and inverse STFT (one GPU sync each;
-                switch off for training speed and ``torch.compile``).
+            check_finite: reject NaN/Inf in the condition and at the STFT and inverse STFT
+                (one GPU sync each; switch off for training speed and ``torch.compile``).
             **resunet_options: :class:`~torchlass.nn.ResUNet` keywords (``stem_width``,
                 ``widths``, ``pools``, ``film_scale``, ``freq_fit``); default ResUNet30.
 
@@ -180,7 +240,7 @@ class Separator(nn.Module):
             n_fft: DFT size in samples.
             hop_length: STFT hop in samples.
             sample_rate: sample rate in Hz.
-            check_finite: reject NaN/Inf at the STFT and inverse STFT.
+            check_finite: reject NaN/Inf in the condition and at the STFT and inverse STFT.
             **resunet_options: :class:`~torchlass.nn.ResUNet` keywords.
 
         Returns:
@@ -209,7 +269,7 @@ class Separator(nn.Module):
             n_fft: DFT size in samples.
             hop_length: STFT hop in samples.
             sample_rate: sample rate in Hz.
-            check_finite: reject NaN/Inf at the STFT and inverse STFT.
+            check_finite: reject NaN/Inf in the condition and at the STFT and inverse STFT.
             **resunet_options: :class:`~torchlass.nn.ResUNet` keywords.
 
         Returns:
@@ -273,10 +333,13 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     one chunk and the result is exactly ``model(mixture, condition)``. Runs without
     gradient; put the model in eval mode first. (The baseline's ``chunk_inference`` cuts
     without a cross-fade and assumes 32 kHz: docs/baseline.md#chunked-inference.)
+    An error the model raises about its ``mixture`` or ``condition`` is re-raised naming
+    this function's argument.
 
     Args:
         model: a separator, ``(mixture (batch, channels, time), condition (batch, dim)) ->
-            (batch, [sources,] channels, time)``.
+            (batch, sources, channels, time)``, as [`Separator`][torchlass.separator.Separator]
+            returns.
         mixture: one mixture for every query, or one mixture per query.
         condition: query embeddings.
         chunk_length: samples per chunk (the last may be up to 1.5 times longer).
@@ -292,21 +355,21 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         - mixture: ``(channels, time)`` (shared by all queries) or ``(queries, channels,
           time)``
         - condition: ``(queries, dim)``
-        - output: ``(queries, channels, time)``, or ``(queries, sources, channels, time)``
-          for a model with several sources
+        - output: ``(queries, sources, channels, time)``, the model's output shape
 
     Raises:
-        ShapeError: on a wrong rank or a batch mismatch.
+        ShapeError: on a wrong rank or a batch mismatch, or a model whose output is not
+            ``(queries, sources, channels, time)``.
         ValueRangeError: on a non-positive ``chunk_length`` or ``align``, an ``overlap``
             out of ``[0, chunk_length // 2]`` or ``align > chunk_length - overlap``.
 
     Examples:
-        >>> def model(x, c):  # a stand-in: scale by the query's first entry
-        ...     return x * c[:, :1, None]
+        >>> def model(x, c):  # a stand-in: one source, the mixture scaled by the query
+        ...     return (x * c[:, :1, None])[:, None]
         >>> out = separate(model, torch.ones(1, 1000), torch.tensor([[0.5], [2.0]]),
         ...                chunk_length=300, overlap=50)
         >>> out.shape, out[0].unique(), out[1].unique()
-        (torch.Size([2, 1, 1000]), tensor([0.5000]), tensor([2.]))
+        (torch.Size([2, 1, 1, 1000]), tensor([0.5000]), tensor([2.]))
     """
     fn = "separate"
     check_real_floating(mixture, fn, "mixture")
@@ -333,7 +396,17 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     total = torch.zeros(length, device=mixture.device, dtype=mixture.dtype)
     with torch.no_grad():
         for k, (start, end) in enumerate(chunks):
-            estimate = model(mixture[..., start:end], condition)
+            try:
+                estimate = model(mixture[..., start:end], condition)
+            except TorchlassError as err:
+                raise _in_context(err, fn, {"mixture": "mixture", "condition": "condition"},
+                                  f"the model failed on samples [{start}, {end})") from err
+            if estimate.dim() != 4 or (estimate.shape[0], *estimate.shape[2:]) != (
+                    queries, mixture.shape[1], end - start):
+                raise ShapeError(f"{fn}(): argument 'model' expected to return (queries, "
+                                 f"sources, channels, time) = ({queries}, sources, "
+                                 f"{mixture.shape[1]}, {end - start}), got "
+                                 f"{tuple(estimate.shape)}")
             fade_in = chunks[k - 1][1] - start if k > 0 else 0
             fade_out = end - chunks[k + 1][0] if k + 1 < len(chunks) else 0
             w = _fade_weights(end - start, fade_in, fade_out, device=estimate.device,
@@ -344,7 +417,4 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
             total[start:end] += w.to(total.dtype)
     assert out is not None  # at least one chunk always runs
     out = out / total.to(out.dtype)
-    if residual:
-        shared = mixture if out.dim() == mixture.dim() else mixture.unsqueeze(1)
-        return shared - out
-    return out
+    return mixture.unsqueeze(1) - out if residual else out

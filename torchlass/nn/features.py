@@ -48,7 +48,10 @@ class FrequencyBatchNorm(nn.BatchNorm2d):
             raise ShapeError(f"FrequencyBatchNorm.forward(): argument 'x' expected "
                              f"{self.num_features} frequency bins {_LAYOUT}, "
                              f"got shape {tuple(x.shape)}")
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        # contiguous(): PyTorch 2.13's CPU batch_norm backward gets the weight, bias and input
+        # gradients wrong for the strides (N, 1, C, C) with a size-1 dim that the transpose of
+        # a one-channel magnitude has (the forward is right); a plain layout avoids that path.
+        return super().forward(x.transpose(1, 2).contiguous()).transpose(1, 2)
 
 
 class _Features(nn.Module):

@@ -239,7 +239,7 @@ def _write_examples(model: torch.nn.Module, items: list[dict[str, Any]],
     chosen = items[:: max(1, len(items) // settings.examples)][: settings.examples]
     estimates = []
     for k, item in enumerate(chosen):
-        estimate = model(item["mixture"][None], encoder([item["caption"]]))[0]
+        estimate = model(item["mixture"][None], encoder([item["caption"]]))[0, 0]
         estimates.append(estimate)
         stem = "_".join(content_words(item["caption"])[:3])
         for name, signal in (("mixture", item["mixture"]), ("target", item["target"]),

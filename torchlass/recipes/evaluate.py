@@ -82,7 +82,8 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
         One :class:`ItemScore` per item, in order.
 
     Raises:
-        ShapeError: if the separator returns another shape than the mixture's.
+        ShapeError: if the separator does not return ``(batch, sources, channels, time)``
+            with the mixture's batch, channels and time (the first source is scored).
     """
     check_positive_int(batch_size, "evaluate_separator", "batch_size")
     from torchlass.metrics import sdr, sdri, si_sdr
@@ -96,14 +97,14 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
         mixture = torch.stack([it["mixture"] for _, it in pending]).to(device)
         target = torch.stack([it["target"] for _, it in pending]).to(device)
         condition = embed_captions(encoder, [it["caption"] for _, it in pending], device=device)
-        estimate = separator(mixture, condition)
-        if estimate.dim() == mixture.dim() + 1:  # several sources: the query's is the first
-            estimate = estimate[:, 0]
-        if estimate.shape != mixture.shape:
+        estimate = separator(mixture, condition)  # (batch, sources, channels, time)
+        if estimate.dim() != 4 or estimate[:, 0].shape != mixture.shape:
             raise ShapeError(
-                f"evaluate_separator(): the separator expected to return the mixture's shape "
-                f"{tuple(mixture.shape)}, got {tuple(estimate.shape)}"
+                f"evaluate_separator(): the separator expected to return (batch, sources, "
+                f"channels, time) with the mixture's {tuple(mixture.shape)} as (batch, "
+                f"channels, time), got {tuple(estimate.shape)}"
             )
+        estimate = estimate[:, 0]  # the query's own source
         est, tgt, mix = (t.float()[:, 0] for t in (estimate, target, mixture))
         values = torch.stack([sdr(est, tgt), sdri(est, tgt, mix), si_sdr(est, tgt)], 1).cpu()
         for (index, it), row in zip(pending, values.tolist(), strict=True):

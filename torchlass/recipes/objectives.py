@@ -81,8 +81,8 @@ def separation_loss(name: str, estimate: torch.Tensor, batch: Mixture, *,
 
     Args:
         name: ``"l1"``, ``"sdr"`` or ``"mixit"``.
-        estimate: the separator's output: ``(batch, 1, time)`` for one source,
-            ``(batch, M, 1, time)`` for ``"mixit"``.
+        estimate: the separator's output ``(batch, sources, 1, time)``: one source for
+            ``"l1"`` and ``"sdr"``, ``M >= 2`` for ``"mixit"``.
         batch: the mixtures with their target and interferer (mono).
         sdr_lambda: weight of the SDR term of ``"sdr"``.
         mixit_snr_max: SNR ceiling (dB) of ``"mixit"``.
@@ -106,11 +106,12 @@ def separation_loss(name: str, estimate: torch.Tensor, batch: Mixture, *,
             )
         return anchored_mixit_loss(estimate[:, :, 0], target[:, 0], batch.interferer[:, 0],
                                    snr_max=mixit_snr_max)
-    if estimate.shape != target.shape:
+    if estimate.shape != (target.shape[0], 1, *target.shape[1:]):
         raise ShapeError(
-            f"separation_loss(): {name!r} expected an estimate of the target's shape "
-            f"{tuple(target.shape)}, got {tuple(estimate.shape)}"
+            f"separation_loss(): {name!r} expected an estimate of shape (batch, 1, 1, time) "
+            f"{(target.shape[0], 1, *target.shape[1:])}, got {tuple(estimate.shape)}"
         )
+    estimate = estimate[:, 0]
     if name == "l1":
         return l1_loss(estimate, target)
     return sdr_loss(estimate[:, 0], target[:, 0], lam=sdr_lambda)

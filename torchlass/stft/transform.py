@@ -12,6 +12,8 @@ the functions. On CUDA tensors :func:`istft` does its overlap-add with the fused
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -56,6 +58,8 @@ def make_window(
 
     Periodic ("DFT-even") windows drop the last sample of the symmetric window of length
     ``win_length + 1``; the periodic Hann window is ``w[n] = 0.5 - 0.5 cos(2 pi n / N)``.
+    The window is evaluated in float64 and rounded once to ``dtype``, so it is the correctly
+    rounded window in every dtype (``torch.hann_window`` in float32 is up to 3 ulp off).
 
     Args:
         name: one of :data:`WINDOWS`.
@@ -75,13 +79,16 @@ def make_window(
     """
     check_choice(name, "make_window", "name", WINDOWS)
     check_positive_int(win_length, "make_window", "win_length")
+    exact = torch.float64
     if name == "hann":
-        return torch.hann_window(win_length, periodic=True, dtype=dtype, device=device)
-    if name == "hamming":
-        return torch.hamming_window(win_length, periodic=True, dtype=dtype, device=device)
-    if name == "blackman":
-        return torch.blackman_window(win_length, periodic=True, dtype=dtype, device=device)
-    return torch.ones(win_length, dtype=dtype, device=device)
+        w = torch.hann_window(win_length, periodic=True, dtype=exact, device=device)
+    elif name == "hamming":
+        w = torch.hamming_window(win_length, periodic=True, dtype=exact, device=device)
+    elif name == "blackman":
+        w = torch.blackman_window(win_length, periodic=True, dtype=exact, device=device)
+    else:
+        w = torch.ones(win_length, dtype=exact, device=device)
+    return w.to(dtype)
 
 
 def _check_config(fn: str, n_fft: object, hop_length: object, win_length: object) -> int:
@@ -272,7 +279,9 @@ def istft(
         length: output length in samples (zero-padded past the end of the last frame); by
             default ``hop_length * (frames - 1) + n_fft - 2 * (n_fft // 2)`` when centred
             (``hop_length * (frames - 1)`` for an even ``n_fft``) and
-            ``hop_length * (frames - 1) + n_fft`` otherwise.
+            ``hop_length * (frames - 1) + n_fft`` otherwise. A single centred frame of an
+            even ``n_fft`` therefore gives 0 samples by default (an empty output); pass
+            ``length`` to recover its ``n_fft // 2`` samples.
         check_finite: reject NaN/Inf in ``spec`` (synchronises a GPU).
 
     Returns:
@@ -320,9 +329,9 @@ def istft(
     _check_nola(fn, window, w, (n_fft, hop_length, frames, center, length))
 
     *batch, _, _ = spec.shape
-    if spec.numel() == 0:  # an empty batch
-        natural = hop_length * (frames - 1) + n_fft - (2 * (n_fft // 2) if center else 0)
-        size = natural if length is None else length
+    natural = hop_length * (frames - 1) + n_fft - (2 * (n_fft // 2) if center else 0)
+    size = natural if length is None else length
+    if spec.numel() == 0 or size == 0:  # an empty batch, or one centred frame of even n_fft
         return torch.zeros(*batch, size, dtype=out_dtype, device=spec.device)
     flat = compute.reshape(-1, bins, frames)
     if kernels.is_available(flat, w) and not w.requires_grad:  # the kernel's window is fixed
@@ -341,11 +350,34 @@ def istft(
     return y.reshape(*batch, y.shape[-1]).to(out_dtype)
 
 
-class STFT(nn.Module):
+class _WindowedTransform(nn.Module):
+    """Holds the window as a non-persistent buffer that stays exact in the buffer's dtype.
+
+    A float32 window cast to float64 keeps its float32 rounding (5e-8 off the float64
+    window), so a float64 copy of the window is kept beside the buffer and the buffer is
+    rebuilt from it whenever the module is moved or cast (``.to``, ``.double()``, ...).
+    """
+
+    window: torch.Tensor
+
+    def _init_window(self, fn: str, window: str | torch.Tensor, win_length: int) -> None:
+        exact = _resolve_window(fn, window, win_length, torch.float64, torch.device("cpu"))
+        self._exact_window = exact.clone()  # a plain attribute: no cast or move touches it
+        self.register_buffer("window", exact.float(), persistent=False)
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor],
+               recurse: bool = True) -> _WindowedTransform:
+        super()._apply(fn, recurse)
+        self.window = self._exact_window.to(device=self.window.device, dtype=self.window.dtype)
+        return self
+
+
+class STFT(_WindowedTransform):
     """Module form of :func:`stft`, holding the window as a (non-persistent) buffer.
 
     The window is rebuilt from the constructor arguments, so it is not part of the
-    ``state_dict``; it follows ``.to(device, dtype)``.
+    ``state_dict``; it follows ``.to(device, dtype)`` and is exact in its dtype (a float64
+    module computes with the float64 window, not a float32 one cast up).
 
     Args:
         n_fft: DFT size in samples.
@@ -364,8 +396,6 @@ class STFT(nn.Module):
         torch.Size([3, 1, 257, 32])
     """
 
-    window: torch.Tensor
-
     def __init__(
         self, n_fft: int, hop_length: int, win_length: int | None = None,
         window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
@@ -376,8 +406,7 @@ class STFT(nn.Module):
         check_choice(pad_mode, "STFT", "pad_mode", PAD_MODES)
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win
         self.center, self.pad_mode, self.check_finite = center, pad_mode, check_finite
-        w = _resolve_window("STFT", window, win, torch.float32, torch.device("cpu"))
-        self.register_buffer("window", w.clone(), persistent=False)
+        self._init_window("STFT", window, win)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return :func:`stft` of ``x`` with this module's options."""
@@ -392,8 +421,10 @@ class STFT(nn.Module):
                 f"win_length={self.win_length}, center={self.center}, pad_mode={self.pad_mode!r}")
 
 
-class ISTFT(nn.Module):
+class ISTFT(_WindowedTransform):
     """Module form of :func:`istft`, holding the window as a (non-persistent) buffer.
+
+    The window behaves as in [`STFT`][torchlass.stft.STFT].
 
     Args:
         n_fft: DFT size in samples.
@@ -413,8 +444,6 @@ class ISTFT(nn.Module):
         torch.Size([3, 4000])
     """
 
-    window: torch.Tensor
-
     def __init__(
         self, n_fft: int, hop_length: int, win_length: int | None = None,
         window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
@@ -425,8 +454,7 @@ class ISTFT(nn.Module):
         check_choice(pad_mode, "ISTFT", "pad_mode", PAD_MODES)
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win
         self.center, self.check_finite = center, check_finite
-        w = _resolve_window("ISTFT", window, win, torch.float32, torch.device("cpu"))
-        self.register_buffer("window", w.clone(), persistent=False)
+        self._init_window("ISTFT", window, win)
 
     def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Return :func:`istft` of ``spec`` with this module's options."""
