@@ -64,8 +64,9 @@ def test_clotho_and_audiocaps_csv(tmp_path):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (("data.train_lists=",), "build_train_set(): argument 'config' expected data.train_lists to name at least "
-         "one caption list (e.g. lists/clotho_dev.json), got ()"),
+    (("data.train_lists=",),
+     "build_train_set(): argument 'config' expected data.train_lists to name at least "
+     "one caption list (e.g. lists/clotho_dev.json), got ()"),
     (("data.train_lists=l.json", "data.list_format=tsv"),
      "build_train_set(): argument 'config.data.list_format' expected one of 'dcase_json', "
      "'clotho_csv', 'audiocaps_csv', got 'tsv'"),
