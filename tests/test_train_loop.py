@@ -90,7 +90,7 @@ class SqrtGain(torch.nn.Module):
         self.g = torch.nn.Parameter(torch.zeros(()))
 
     def forward(self, mixture, condition):
-        return mixture * torch.sqrt(self.g)
+        return (mixture * torch.sqrt(self.g))[:, None]  # (batch, sources=1, channels, time)
 
 
 def test_a_non_finite_gradient_stops_before_the_update(tmp_path):
