@@ -93,10 +93,11 @@ def signal_pairs(draw: st.DrawFn, *, lead: tuple[int, ...] | None = None,
 
 
 @st.composite
-def spectra(draw: st.DrawFn, *, shape: tuple[int, ...] | None = None,
-            scale: st.SearchStrategy[float] = scales) -> torch.Tensor:
-    """A complex128 spectrum with drawn real and imaginary parts in ``[-scale, scale]``."""
-    shape = draw(lead_shapes(1, 3)) if shape is None else shape
+def spectra(draw: st.DrawFn, *, shape: tuple[int, ...] | None = None, min_dims: int = 1,
+            max_dims: int = 3, scale: st.SearchStrategy[float] = scales) -> torch.Tensor:
+    """A complex128 spectrum with drawn real and imaginary parts in ``[-scale, scale]``, of
+    ``shape`` or of ``min_dims`` to ``max_dims`` drawn dimensions."""
+    shape = draw(lead_shapes(min_dims, max_dims)) if shape is None else shape
     parts = draw(arrays(np.float64, (2, *shape), elements=unit_floats))
     return draw(scale) * torch.complex(*torch.from_numpy(parts))
 
