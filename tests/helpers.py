@@ -4,12 +4,14 @@ Tests compare torchlass with references written in float64 numpy, so :func:`np64
 one way to hand a tensor to numpy. :func:`randn`, :func:`random_spec` and :func:`pair`
 make seeded data for example-based tests (hypothesis tests draw theirs from
 ``strategies``). :func:`assert_batch_equals_items` is the batch-consistency property:
-a batched call equals the same call on each item.
+a batched call equals the same call on each item. :func:`np_challenge_mix` is the
+challenge evaluator's mixing in float64 numpy; :func:`write_noise_wav` writes test audio.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -57,3 +59,30 @@ def assert_batch_equals_items(fn: Callable[..., torch.Tensor], *inputs: torch.Te
     full = fn(*inputs)
     for i in range(inputs[0].shape[0]):
         torch.testing.assert_close(full[i], fn(*(x[i] for x in inputs)), rtol=rtol, atol=atol)
+
+
+def np_challenge_mix(source: np.ndarray, noise: np.ndarray, snr_db: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(mixture, source)`` as the challenge's evaluator mixes one row, in float64.
+
+    The noise is scaled to ``snr_db`` below the source's power and added; when the
+    mixture's peak exceeds 1, mixture and source are scaled by ``0.9 / peak``
+    (docs/baseline.md#evaluation).
+    """
+    noise = noise * np.sqrt(np.mean(source**2) / 10 ** (snr_db / 10) / np.mean(noise**2))
+    mixture = source + noise
+    peak = np.max(np.abs(mixture))
+    if peak > 1:
+        source, mixture = 0.9 * source / peak, 0.9 * mixture / peak
+    return mixture, source
+
+
+def write_noise_wav(path: str | Path, seconds: float = 1.0, rate: int = 16000,
+                    channels: int = 1, seed: int = 0, level: float = 0.1) -> np.ndarray:
+    """Write ``level`` times normal noise as a float WAV; returns the ``(time, channels)`` data."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    data = (level * rng.standard_normal((round(seconds * rate), channels))).astype(np.float32)
+    sf.write(path, data, rate, subtype="FLOAT")
+    return data
