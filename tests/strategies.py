@@ -106,3 +106,12 @@ def logits(shape: tuple[int, ...], bound: float = 6.0) -> st.SearchStrategy[torc
     """Float64 mask logits of ``shape``, each in ``[-bound, bound]``."""
     elements = st.floats(-bound, bound, allow_nan=False, width=64)
     return arrays(np.float64, shape, elements=elements).map(torch.from_numpy)
+
+
+@st.composite
+def captions(draw: st.DrawFn) -> str:
+    """One to six lower-case words (function words among them, maybe), joined by drawn
+    spacing or commas, maybe upper-cased."""
+    words = draw(st.lists(st.from_regex(r"[a-z]{1,8}", fullmatch=True), min_size=1, max_size=6))
+    text = draw(st.sampled_from([" ", "  ", ", "])).join(words)
+    return text.upper() if draw(st.booleans()) else text
