@@ -73,9 +73,7 @@ def test_srpol_systems_as_reported(name):
     start = 0 if origin is None else origin[1]
     assert start + cfg.train.steps == used
     # Everything else is the baseline's: network, STFT, segment, batch, mixing.
-    base = get_config("baseline")
-    for section in ("query",):
-        assert getattr(cfg, section) == getattr(base, section)
+    assert cfg.query == get_config("baseline").query
     assert cfg.model == type(cfg.model)(architecture=arch)
     assert (cfg.data.segment_seconds, cfg.data.batch_size, cfg.data.snr_range,
             cfg.data.integer_snr, cfg.data.pairing) == (10.0, 16, (-10.0, 10.0), True, "next")
