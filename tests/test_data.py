@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import np64, np_challenge_mix
+from helpers import write_noise_wav as wav
 from scipy.signal import resample_poly
 
 from torchlass.data import (
@@ -40,14 +42,6 @@ from torchlass.data import (
 )
 from torchlass.data.validation import RecipeRow
 from torchlass.errors import DTypeError, ShapeError, TorchlassError, ValueRangeError
-
-
-def wav(path, seconds=1.0, rate=16000, channels=1, seed=0):
-    rng = np.random.default_rng(seed)
-    data = (0.1 * rng.standard_normal((round(seconds * rate), channels))).astype(np.float32)
-    sf.write(path, data, rate, subtype="FLOAT")
-    return data
-
 
 # -- caption lists -------------------------------------------------------------------------
 
@@ -233,16 +227,6 @@ def test_tensor_dataset_and_collate():
 
 # -- validation recipe -------------------------------------------------------------------
 
-def np_mix(s, n, snr):
-    """docs/baseline.md#evaluation, float64."""
-    n = n * np.sqrt(np.mean(s**2) / 10 ** (snr / 10) / np.mean(n**2))
-    x = s + n
-    peak = np.max(np.abs(x))
-    if peak > 1:
-        s, x = 0.9 * s / peak, 0.9 * x / peak
-    return x, s
-
-
 def test_validation_recipe_round_trip_and_mixtures(tmp_path):
     rng = np.random.default_rng(1)
     for i, scale in enumerate((0.05, 0.9, 0.2)):
@@ -256,7 +240,7 @@ def test_validation_recipe_round_trip_and_mixtures(tmp_path):
     for i, row in enumerate(rows):
         s, _ = sf.read(tmp_path / f"{row.source}.wav", dtype="float32")
         n, _ = sf.read(tmp_path / f"{row.noise}.wav", dtype="float32")
-        x, s_ref = np_mix(s.astype(np.float64), n.astype(np.float64), row.snr_db)
+        x, s_ref = np_challenge_mix(s.astype(np.float64), n.astype(np.float64), row.snr_db)
         np.testing.assert_allclose(ds[i]["mixture"][0].numpy(), x, atol=1e-6)
         np.testing.assert_allclose(ds[i]["target"][0].numpy(), s_ref, atol=1e-6)
         assert ds[i]["caption"] == row.caption and ds[i]["snr_db"] == row.snr_db
@@ -305,7 +289,7 @@ def test_synthetic_spectra_overlap():
     """Every kind has energy in the 0.5-3 kHz band, so no fixed filter isolates one kind."""
     clips = synthetic_collection(1, seed=0, sample_rate=16000, num_samples=16000)
     for clip in clips:
-        power = np.abs(np.fft.rfft(clip.waveform[0].double().numpy())) ** 2
+        power = np.abs(np.fft.rfft(np64(clip.waveform[0]))) ** 2
         f = np.fft.rfftfreq(16000, 1 / 16000)
         band = power[(f > 500) & (f < 3000)].sum() / power.sum()
         assert band > 0.02, clip.kind

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from helpers import randn
 from kernel_interpreter import DEVICE, import_kernels
 
 kernels = import_kernels()
@@ -43,7 +44,7 @@ Case = tuple[Callable[..., object], list[torch.Tensor]]
 
 def _randn(*shape: int, dtype: torch.dtype = torch.float32, grad: bool = True
            ) -> torch.Tensor:
-    return torch.randn(*shape, dtype=dtype, device=DEVICE).requires_grad_(grad)
+    return randn(*shape, dtype=dtype, device=DEVICE).requires_grad_(grad)
 
 
 def _spec(*shape: int) -> torch.Tensor:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import np64, randn
 from kernel_interpreter import DEVICE, import_kernels
 
 kernels = import_kernels()
@@ -45,7 +46,7 @@ def _eager_references(monkeypatch):
 
 
 def _randn(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return torch.randn(*shape, dtype=dtype, device=DEVICE)
+    return randn(*shape, dtype=dtype, device=DEVICE)
 
 
 def _freq_fastest_spec(batch: int, freq: int, frames: int) -> torch.Tensor:
@@ -87,8 +88,8 @@ def test_mask_float64_against_numpy(family):
     fused, _, n = FAMILIES[family]
     spec = _randn(1, 5, 3, dtype=torch.complex128)
     planes = [_randn(2, 5, 3, dtype=torch.float64) for _ in range(n)]
-    y = spec.cpu().numpy()
-    z = [p.cpu().numpy() for p in planes]
+    y = np64(spec)
+    z = [np64(p) for p in planes]
     if family == "real_imag":
         want = z[0] * y.real + 1j * z[1] * y.imag
     elif family == "complex_ratio":
@@ -98,7 +99,7 @@ def test_mask_float64_against_numpy(family):
         want = y * phasor / np.abs(phasor) / (1 + np.exp(-z[0]))
     got = fused(spec, *planes)
     assert got.dtype == torch.complex128
-    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np64(got), want, rtol=1e-12, atol=1e-12)
 
 
 def test_mag_phase_gradcheck_float64():
@@ -321,7 +322,7 @@ def test_si_sdr_float64_numpy_reference_and_high_sdr():
     want = 10 * np.log10(((alpha * s) ** 2).sum(-1) + eps) - 10 * np.log10(
         ((alpha * s - x) ** 2).sum(-1) + eps)
     got = kernels.fused_si_sdr(torch.from_numpy(x).to(DEVICE), torch.from_numpy(s).to(DEVICE))
-    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np64(got), want, rtol=0, atol=1e-6)
 
 
 def test_si_sdr_snr_near_perfect_and_silent_estimates():

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import strategies as sts
 import torch
+from helpers import assert_batch_equals_items, randn, random_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,14 +49,6 @@ def np_baseline_mask(y, z0, z1, z2):
     return mag_y * cos_y + 1j * mag_y * sin_y
 
 
-def rand(*shape, dtype=torch.float64, seed=0, scale=1.0):
-    return scale * torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
-
-
-def rand_spec(*shape, seed=0):
-    return torch.complex(rand(*shape, seed=seed), rand(*shape, seed=seed + 1))
-
-
 # --- the baseline's mask -------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -73,22 +67,21 @@ def test_mag_phase_reproduces_baseline_output(dtype):
     assert torch.equal(masked[-1, 30:70], torch.zeros(40, dtype=masked.dtype))
 
 
-@given(st.integers(0, 2**16), st.floats(1e-8, 1e3))
-def test_mag_phase_matches_spec_formula(seed, scale):
-    spec = rand_spec(3, 6, 5, seed=seed) * scale
+@given(sts.spectra(shape=(3, 6, 5), scale=st.floats(1e-8, 1e3)), sts.logits((3, 3, 6, 5)))
+def test_mag_phase_matches_spec_formula(spec, z):
     spec[0, 0, 0] = 0  # a silent bin
     spec[1, 2, 3] = complex(3e-6, -1e-6)  # below the magnitude floor
-    z = rand(3, 3, 6, 5, seed=seed + 7, scale=3.0)
     z[1:, 2, 1, 1] = 0  # p_r = p_i = 0
     got = apply_mag_phase_mask(spec, *z).numpy()
     expected = np_baseline_mask(spec.numpy(), *z.numpy())
+    scale = float(spec.abs().max())
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13 * scale)
     assert got[0, 0, 0] == 0 and got[2, 1, 1] == 0
 
 
 def test_mag_phase_is_a_rotation_and_scaling():
-    spec = rand_spec(4, 5)
-    z0, z1, z2 = rand(3, 4, 5, seed=3, scale=2.0)
+    spec = random_spec(4, 5)
+    z0, z1, z2 = randn(3, 4, 5, seed=3, scale=2.0)
     got = apply_mag_phase_mask(spec, z0, z1, z2).numpy()
     angle = np.arctan2(np.tanh(z2.numpy()), np.tanh(z1.numpy()))
     expected = np_sigmoid(z0.numpy()) * np.abs(spec.numpy()) * np.exp(
@@ -100,7 +93,7 @@ def test_mag_phase_is_a_rotation_and_scaling():
 
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
 def test_identity_masks_are_exact(dtype):
-    spec = rand_spec(2, 9, 7).to(dtype)
+    spec = random_spec(2, 9, 7).to(dtype)
     spec[0, 0, 0] = 0
     spec[1, 1, 1] = complex(1e-9, 1e-9)
     real = spec.real.dtype
@@ -111,10 +104,9 @@ def test_identity_masks_are_exact(dtype):
     assert torch.equal(apply_mag_phase_mask(spec, infs, infs, zeros), spec)
 
 
-@given(st.integers(0, 2**16))
-def test_families_coincide(seed):
-    spec = rand_spec(2, 4, 6, seed=seed)
-    a, b = rand(2, 2, 4, 6, seed=seed + 5)
+@given(sts.spectra(shape=(2, 4, 6)), sts.logits((4, 2, 4, 6)))
+def test_families_coincide(spec, planes):
+    a, b, z1, z2 = planes
     zeros = torch.zeros_like(a)
     # complex mask with zero imaginary part == real/imag masks with equal parts
     assert torch.equal(apply_complex_ratio_mask(spec, a, zeros), apply_real_imag_mask(spec, a, a))
@@ -124,17 +116,17 @@ def test_families_coincide(seed):
     m = torch.sigmoid(b)
     torch.testing.assert_close(apply_mag_phase_mask(spec, b, torch.ones_like(b), zeros),
                                apply_real_imag_mask(spec, m, m), rtol=1e-15, atol=0)
-    # magnitude-phase == the complex ratio mask sigmoid(z0) e^{j angle(tanh z1 + j tanh z2)}
-    z1, z2 = rand(2, 2, 4, 6, seed=seed + 9)
-    phase = torch.atan2(torch.tanh(z2), torch.tanh(z1))
+    # magnitude-phase == the complex ratio mask sigmoid(z0) p / max(|p|, 1e-10) with
+    # p = tanh z1 + j tanh z2: a unit phasor, or less where |p| < 1e-10 (0 at p = 0)
+    p_r, p_i = torch.tanh(z1), torch.tanh(z2)
+    rho = torch.clamp(torch.hypot(p_r, p_i), min=1e-10)
     torch.testing.assert_close(apply_mag_phase_mask(spec, b, z1, z2),
-                               apply_complex_ratio_mask(spec, m * torch.cos(phase),
-                                                        m * torch.sin(phase)))
+                               apply_complex_ratio_mask(spec, m * p_r / rho, m * p_i / rho))
 
 
 def test_real_imag_and_complex_formulas():
-    spec = rand_spec(3, 4)
-    a, b = rand(2, 3, 4, seed=4)
+    spec = random_spec(3, 4)
+    a, b = randn(2, 3, 4, seed=4)
     y, ma, mb = spec.numpy(), a.numpy(), b.numpy()
     np.testing.assert_allclose(apply_real_imag_mask(spec, a, b).numpy(),
                                ma * y.real + 1j * mb * y.imag, rtol=1e-15)
@@ -143,8 +135,9 @@ def test_real_imag_and_complex_formulas():
 
 
 def test_masks_broadcast_and_promote():
-    spec = rand_spec(2, 1, 5, 7).to(torch.complex64)
-    mask = rand(3, 5, 1, dtype=torch.float32)  # (sources, freq, 1) against (batch, 1, freq, frames)
+    spec = random_spec(2, 1, 5, 7).to(torch.complex64)
+    # (sources, freq, 1) against (batch, 1, freq, frames)
+    mask = randn(3, 5, 1, dtype=torch.float32, seed=0)
     out = apply_real_imag_mask(spec, mask, mask)
     assert out.shape == (2, 3, 5, 7) and out.dtype == torch.complex64
     torch.testing.assert_close(out[1, 2], mask[2] * spec[1, 0])
@@ -153,20 +146,18 @@ def test_masks_broadcast_and_promote():
 
 
 def test_batch_equals_itemwise():
-    spec = rand_spec(3, 2, 5, 4)
-    z = rand(3, 3, 2, 5, 4, seed=2)
+    spec = random_spec(3, 2, 5, 4)
+    z = randn(3, 3, 2, 5, 4, seed=2)
     for fn, planes in [(apply_mag_phase_mask, z), (apply_real_imag_mask, z[:2]),
                        (apply_complex_ratio_mask, z[:2])]:
-        full = fn(spec, *planes)
-        for i in range(3):
-            torch.testing.assert_close(full[i], fn(spec[i], *(p[i] for p in planes)))
+        assert_batch_equals_items(fn, spec, *planes)
 
 
 # --- gradients -------------------------------------------------------------------------
 
 def test_gradcheck_mask_functions():
-    spec = rand_spec(2, 3).requires_grad_(True)
-    z = [rand(2, 3, seed=s).requires_grad_(True) for s in (1, 2, 3)]
+    spec = random_spec(2, 3).requires_grad_(True)
+    z = [randn(2, 3, seed=s).requires_grad_(True) for s in (1, 2, 3)]
     for fn, planes in [(apply_mag_phase_mask, z), (apply_real_imag_mask, z[:2]),
                        (apply_complex_ratio_mask, z[:2])]:
         assert torch.autograd.gradcheck(lambda s, *p, f=fn: torch.view_as_real(f(s, *p)),
@@ -174,12 +165,12 @@ def test_gradcheck_mask_functions():
 
 
 def test_mag_phase_gradients_finite_at_singular_points():
-    spec = rand_spec(2, 3)
+    spec = random_spec(2, 3)
     spec[0, 0] = 0  # silent bin
     spec.requires_grad_(True)
-    z0 = rand(2, 3, seed=1).requires_grad_(True)
-    z1 = rand(2, 3, seed=2)
-    z2 = rand(2, 3, seed=3)
+    z0 = randn(2, 3, seed=1).requires_grad_(True)
+    z1 = randn(2, 3, seed=2)
+    z2 = randn(2, 3, seed=3)
     z1[1, 1] = z2[1, 1] = 0  # p_r = p_i = 0: the phasor is 0
     z1.requires_grad_(True)
     z2.requires_grad_(True)
@@ -217,7 +208,7 @@ def test_bounds_hold(values, bound):
 
 
 def test_bound_formulas():
-    a, b = rand(2, 50, seed=6, scale=4.0)
+    a, b = randn(2, 50, seed=6, scale=4.0)
     na, nb = a.numpy(), b.numpy()
     checks = {
         "tanh": (np.tanh(na), np.tanh(nb)),
@@ -236,7 +227,7 @@ def test_bound_formulas():
 
 
 def test_bound_gradients():
-    a, b = rand(2, 6, seed=8, scale=2.0)
+    a, b = randn(2, 6, seed=8, scale=2.0)
     a[0] = b[0] = 0  # the polar bound's singular point
     a.requires_grad_(True)
     b.requires_grad_(True)
@@ -263,8 +254,8 @@ HEADS = [
 def test_head_layout_equals_function(head_cls, kwargs, fn, bound, sources, channels):
     head = head_cls(num_sources=sources, **kwargs)
     k = head.planes
-    spec = rand_spec(2, channels, 5, 4)
-    net_out = rand(2, sources * channels * k, 5, 4, seed=3)
+    spec = random_spec(2, channels, 5, 4)
+    net_out = randn(2, sources * channels * k, 5, 4, seed=3)
     out = head(net_out, spec)
     assert out.shape == (2, sources, channels, 5, 4)
     for s in range(sources):
@@ -286,7 +277,7 @@ def test_head_planes_and_defaults():
 
 
 def test_identity_through_heads():
-    spec = rand_spec(1, 2, 3, 4)
+    spec = random_spec(1, 2, 3, 4)
     big = torch.full((1, 2, 3, 4), INF, dtype=torch.float64)
     net_out = torch.stack([big, big, torch.zeros_like(big)], dim=2).reshape(1, 6, 3, 4)
     assert torch.equal(MagPhaseMaskHead()(net_out, spec)[:, 0], spec)
@@ -298,8 +289,8 @@ def test_identity_through_heads():
 
 
 def test_head_gradcheck():
-    spec = rand_spec(1, 1, 2, 3)
-    net_out = rand(1, 6, 2, 3, seed=1).requires_grad_(True)
+    spec = random_spec(1, 1, 2, 3)
+    net_out = randn(1, 6, 2, 3, seed=1).requires_grad_(True)
     head = MagPhaseMaskHead(num_sources=2)
     assert torch.autograd.gradcheck(lambda z: torch.view_as_real(head(z, spec)), (net_out,))
     head = ComplexRatioMaskHead(num_sources=3)

@@ -8,7 +8,9 @@ import warnings
 import metric_references as ref
 import numpy as np
 import pytest
+import strategies as sts
 import torch
+from helpers import assert_batch_equals_items, np64, pair
 from hypothesis import given
 from hypothesis import strategies as st
 from torchmetrics.functional.audio import (
@@ -37,17 +39,6 @@ def tm_sdr(estimate: torch.Tensor, target: torch.Tensor, **kwargs) -> torch.Tens
         torch.set_num_threads(threads)
 
 EPS64 = float(np.finfo(np.float64).eps)
-
-
-def pair(shape, seed=0, noise=0.5, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    target = torch.randn(shape, generator=g, dtype=torch.float64)
-    estimate = target + noise * torch.randn(shape, generator=g, dtype=torch.float64)
-    return estimate.to(dtype), target.to(dtype)
-
-
-def np64(x: torch.Tensor) -> np.ndarray:
-    return x.double().numpy()
 
 
 def mir_eval_sdr(estimate: torch.Tensor, target: torch.Tensor) -> float:
@@ -294,11 +285,8 @@ def test_batch_equals_items_and_rows_do_not_contaminate(metric):
     estimate[1] = 0.0
     target[2] = 0.0
     estimate[3] *= 1e25
-    batch = metric(estimate, target)
-    for i in range(4):
-        torch.testing.assert_close(batch[i], metric(estimate[i], target[i]),
-                                   rtol=1e-14, atol=1e-12)
-    assert bool(torch.isfinite(batch).all())
+    assert_batch_equals_items(metric, estimate, target, rtol=1e-14, atol=1e-12)
+    assert bool(torch.isfinite(metric(estimate, target)).all())
 
 
 def test_half_precision_inputs_and_autocast():
@@ -320,13 +308,9 @@ def test_float64_overflow_raises_instead_of_nan():
 
 # ---------------------------------------------------------------------- hypothesis
 
-seeds = st.integers(0, 2**31 - 1)
-lengths = st.integers(2, 64)
-
-
-@given(seed=seeds, length=lengths, scale=st.floats(1e-3, 1e3))
-def test_si_sdr_is_scale_invariant(seed, length, scale):
-    estimate, target = pair((length,), seed=seed)
+@given(sts.signal_pairs(lead=(), scale=st.floats(0.1, 10.0)), st.floats(1e-3, 1e3))
+def test_si_sdr_is_scale_invariant(case, scale):
+    estimate, target, _ = case
     base = si_sdr(estimate, target).item()
     # eps (2.2e-16 here) breaks exact invariance only when scaled energies approach it.
     assert si_sdr(scale * estimate, target).item() == pytest.approx(base, abs=1e-4)
@@ -334,14 +318,18 @@ def test_si_sdr_is_scale_invariant(seed, length, scale):
     assert si_sdr(estimate, scale * target).item() == pytest.approx(base, abs=1e-4)
 
 
-@given(seed=seeds, length=lengths)
-def test_sign_conventions(seed, length):
-    estimate, target = pair((length,), seed=seed, noise=0.1)
+@given(sts.signal_pairs(snr_db=st.floats(10.0, 40.0)))
+def test_sign_conventions(case):
+    # A worse estimate (ten times the error) scores lower; the drawn SNR is what they see.
+    estimate, target, snr_db = case
     worse = target + 10 * (estimate - target)
     for metric in (sdr, snr, si_sdr):
-        assert metric(estimate, target).item() > metric(worse, target).item() - 1e-9
-    assert sdr(estimate, target).item() == pytest.approx(snr(estimate, target).item(),
-                                                         abs=1e-9)
+        assert bool((metric(estimate, target) > metric(worse, target) - 1e-9).all())
+    # The eps terms show at the smallest drawn energies (about 1e-6): 1e-9 dB.
+    torch.testing.assert_close(sdr(estimate, target), snr(estimate, target), rtol=0, atol=1e-7)
+    expected = torch.full_like(target[..., 0], snr_db)  # the noise is orthogonal to the target
+    torch.testing.assert_close(snr(estimate, target), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(si_sdr(estimate, target), expected, rtol=0, atol=1e-6)
 
 
 # ------------------------------------------------------------------------ bad input

@@ -11,7 +11,11 @@ import types
 
 import numpy as np
 import pytest
+import strategies as sts
 import torch
+from helpers import np64
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from torchlass.errors import DTypeError, ShapeError, TorchlassError, ValueRangeError
 from torchlass.query import (
@@ -50,7 +54,17 @@ def reference_embedding(caption: str, dim: int, seed: int = 0, hashes: int = 4) 
 def test_hashed_matches_the_documented_rule(caption, dim):
     out = HashedTextEncoder(dim=dim)([caption])
     assert out.shape == (1, dim) and out.dtype == torch.float32
-    np.testing.assert_allclose(out[0].numpy(), reference_embedding(caption, dim), atol=1e-6)
+    np.testing.assert_allclose(np64(out[0]), reference_embedding(caption, dim), atol=1e-6)
+
+
+@given(st.lists(sts.captions(), min_size=1, max_size=4), st.sampled_from([7, 512]))
+def test_hashed_rule_and_batch_equals_items_on_drawn_captions(captions, dim):
+    assume(all(set(c.lower().replace(",", " ").split()) - FUNCTION_WORDS for c in captions))
+    enc = HashedTextEncoder(dim=dim)
+    out = enc(captions)
+    for i, caption in enumerate(captions):
+        np.testing.assert_allclose(np64(out[i]), reference_embedding(caption, dim), atol=1e-6)
+        assert torch.equal(out[i], enc([caption])[0])
 
 
 def test_hashed_properties():

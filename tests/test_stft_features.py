@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import strategies as sts
 import torch
+from helpers import random_spec
 from hypothesis import given
-from hypothesis import strategies as st
 
 from torchlass.stft import (
     from_asteroid,
@@ -26,11 +27,6 @@ from torchlass.stft import (
 # `net_out` (time before frequency, the baseline's layout), and the output samples
 # 5152..10687, which depend on those frames only.
 CROP = Path(__file__).parent / "fixtures" / "dcase2024_mask_crop.npz"
-
-
-def random_spec(*shape, dtype=torch.complex128, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, dtype=dtype, generator=g)
 
 
 def test_magnitude_phase_formula_and_silent_bins():
@@ -97,12 +93,11 @@ def test_real_imag_channels_gradcheck():
     assert torch.autograd.gradcheck(lambda t: torch.view_as_real(from_real_imag_channels(t)), (x,))
 
 
-@given(st.lists(st.integers(1, 3), min_size=0, max_size=3), st.integers(1, 6),
-       st.integers(1, 4))
-def test_asteroid_layout_matches_asteroid_transforms(lead, freq, frames):
+@given(sts.spectra(min_dims=2, max_dims=5))
+def test_asteroid_layout_matches_asteroid_transforms(spec):
     from asteroid_filterbanks import transforms
 
-    spec = random_spec(*lead, freq, frames)
+    *lead, freq, frames = spec.shape
     x = to_asteroid(spec)
     assert x.shape == (*lead, 2 * freq, frames)
     assert torch.equal(x, transforms.from_torch_complex(spec, dim=-2))
