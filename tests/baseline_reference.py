@@ -49,14 +49,18 @@ def _conv_block(prefix: str, cin: int, cout: int) -> list:
     return entries
 
 
-def baseline_layout() -> list[tuple[str, list[int], str]]:
-    """The original ``ResUNet30(1, 1, 512).state_dict()`` entries, in registration order."""
-    f = N_FFT // 2 + 1
-    base = [("base.stft.conv_real.weight", [f, 1, N_FFT], "float32"),
-            ("base.stft.conv_imag.weight", [f, 1, N_FFT], "float32"),
-            ("base.istft.ola_window", [N_FFT], "float32"),
-            ("base.istft.conv_real.weight", [N_FFT, N_FFT, 1], "float32"),
-            ("base.istft.conv_imag.weight", [N_FFT, N_FFT, 1], "float32")]
+def baseline_layout(n_fft: int = N_FFT) -> list[tuple[str, list[int], str]]:
+    """The original ``ResUNet30(1, 1, 512).state_dict()`` entries, in registration order.
+
+    ``n_fft`` changes only the frozen STFT/iSTFT kernels and ``bn0`` (AudioSep at 32 kHz:
+    2048); every other key and shape is the same.
+    """
+    f = n_fft // 2 + 1
+    base = [("base.stft.conv_real.weight", [f, 1, n_fft], "float32"),
+            ("base.stft.conv_imag.weight", [f, 1, n_fft], "float32"),
+            ("base.istft.ola_window", [n_fft], "float32"),
+            ("base.istft.conv_real.weight", [n_fft, n_fft, 1], "float32"),
+            ("base.istft.conv_imag.weight", [n_fft, n_fft, 1], "float32")]
     base += _bn("base.bn0", f)
     base += [("base.pre_conv.weight", [32, 1, 1, 1], "float32"),
              ("base.pre_conv.bias", [32], "float32")]
@@ -119,7 +123,8 @@ def make_test_weights(entries: list | None = None) -> dict[str, torch.Tensor]:
     """
     entries = baseline_layout() if entries is None else entries
     keys = {key for key, _, _ in entries}
-    fixed = analytic_kernels()
+    window = next((s for k, s, _ in entries if k == "base.istft.ola_window"), [N_FFT])
+    fixed = analytic_kernels(window[0])
     out = {}
     for key, shape, _ in entries:
         if key in fixed:
@@ -150,17 +155,19 @@ def _bn_apply(x: torch.Tensor, sd: dict, prefix: str) -> torch.Tensor:
                         sd[f"{prefix}.weight"], sd[f"{prefix}.bias"], training=False, eps=1e-5)
 
 
-def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor, *,
+                      n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
     """The baseline's eval-mode forward (SPEC.md sections 2-4) in float64, ``(frames, freq)``.
 
     ``state`` holds the original's keys without the ``ss_model.`` prefix; ``mixture`` is
     ``(batch, 1, time)``, ``condition`` ``(batch, 512)``; returns ``(batch, 1, time)``.
+    AudioSep's 32 kHz model is the same with ``n_fft = 2048``, ``hop = 320``.
     """
     sd = {k: v.double() for k, v in state.items() if v.is_floating_point()}
     c = condition.double()
     batch, _, length = mixture.shape
-    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
-    spec = torch.stft(mixture.double().reshape(batch, length), N_FFT, HOP, window=window,
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    spec = torch.stft(mixture.double().reshape(batch, length), n_fft, hop, window=window,
                       center=True, pad_mode="reflect", return_complex=True)
     spec = spec.transpose(1, 2)[:, None]  # (batch, 1, frames, freq)
     mag = torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=1e-10))
@@ -204,6 +211,6 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
     out_mag = torch.relu(mag * m)
     out = torch.complex(out_mag * (cos * cos_m - sin * sin_m),
                         out_mag * (sin * cos_m + cos * sin_m))
-    y = torch.istft(out[:, 0].transpose(1, 2), N_FFT, HOP, window=window, center=True,
+    y = torch.istft(out[:, 0].transpose(1, 2), n_fft, hop, window=window, center=True,
                     length=length)
     return y[:, None]
