@@ -21,7 +21,7 @@ DOCTEST_MODULES = [
     "torchlass.losses.waveform", "torchlass.losses.snr", "torchlass.losses.mixit",
     "torchlass.losses.pit", "torchlass.losses.modules",
     "torchlass.nn.film", "torchlass.nn.resunet", "torchlass.nn.features",
-    "torchlass.separator", "torchlass.checkpoints",
+    "torchlass.separator", "torchlass.checkpoints", "torchlass.pretrained",
     "torchlass.data.audio", "torchlass.data.dataset", "torchlass.data.mixing",
     "torchlass.data.synthetic", "torchlass.query.cache", "torchlass.query.hashed",
     "torchlass.query.protocol", "torchlass.recipes.config", "torchlass.recipes.evaluate",

@@ -9,8 +9,11 @@ length in chunks joined by a cross-fade, for several queries of one mixture at o
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,7 +30,37 @@ from torchlass.masks import ComplexRatioMaskHead, MagPhaseMaskHead, RealImagMask
 from torchlass.nn import MagnitudeFeatures, RealImagFeatures, ResUNet
 from torchlass.stft import ISTFT, STFT
 
-__all__ = ["Separator", "separate"]
+__all__ = ["PRESETS", "Separator", "separate"]
+
+#: Names of the :class:`Separator` preset constructors; each records its name and full
+#: options on the separator it builds (``separator.preset``, for
+#: :meth:`Separator.save_pretrained`).
+PRESETS: list[str] = []
+
+
+def _records_preset(build: Callable[..., Separator]) -> Callable[..., Separator]:
+    """Register a preset constructor and make it record ``{"name", "options"}`` on its result.
+
+    The options are complete (defaults filled in, the ResUNet's included), so the preset can
+    be rebuilt from them even if a default changes later.
+    """
+    signature = inspect.signature(build)
+    resunet_defaults = {p.name: p.default for p in inspect.signature(ResUNet).parameters.values()
+                        if p.kind is inspect.Parameter.KEYWORD_ONLY
+                        and p.name not in signature.parameters}  # e.g. condition_size
+
+    @functools.wraps(build)
+    def wrapper(cls: type[Separator], **options: Any) -> Separator:
+        separator = build(cls, **options)
+        bound = signature.bind(cls, **options)
+        bound.apply_defaults()
+        named = {k: v for k, v in bound.arguments.items() if k not in ("cls", "resunet_options")}
+        resunet = resunet_defaults | bound.arguments["resunet_options"]
+        separator.preset = {"name": build.__name__, "options": named | resunet}
+        return separator
+
+    PRESETS.append(build.__name__)
+    return wrapper
 
 
 class Separator(nn.Module):
@@ -51,7 +84,7 @@ class Separator(nn.Module):
         istft: ``(spec, length) -> waveform``.
         channels: audio channels of the mixture.
         sample_rate: sample rate in Hz the separator is meant for (used by
-            :meth:`separate` to turn seconds into samples).
+            :meth:`separate` to turn seconds into samples; saved by :meth:`save_pretrained`).
 
     Shape:
         - mixture: ``(batch, channels, time)``
@@ -75,6 +108,7 @@ class Separator(nn.Module):
         super().__init__()
         self.channels = check_positive_int(channels, "Separator", "channels")
         self.sample_rate = check_positive_int(sample_rate, "Separator", "sample_rate")
+        self.preset: dict[str, Any] | None = None  # set by the preset constructors
         self.stft = stft
         self.features = features
         self.backbone = backbone
@@ -118,6 +152,25 @@ class Separator(nn.Module):
                         overlap=round(overlap_seconds * self.sample_rate), align=align,
                         residual=residual)
 
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Save to ``folder`` as ``config.json`` + ``model.safetensors`` (no pickle).
+
+        See :func:`torchlass.pretrained.save_pretrained`.
+        """
+        from torchlass.pretrained import save_pretrained
+
+        return save_pretrained(self, folder)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> Separator:
+        """Rebuild a separator saved by :meth:`save_pretrained`, in eval mode.
+
+        See :func:`torchlass.pretrained.from_pretrained`.
+        """
+        from torchlass.pretrained import from_pretrained
+
+        return from_pretrained(folder)
+
     @classmethod
     def _on_resunet(cls, features: MagnitudeFeatures | RealImagFeatures,
                     head: MagPhaseMaskHead | RealImagMaskHead | ComplexRatioMaskHead, *,
@@ -133,6 +186,7 @@ class Separator(nn.Module):
                    channels=channels, sample_rate=sample_rate)
 
     @classmethod
+    @_records_preset
     def dcase2024_baseline(cls, *, channels: int = 1, num_sources: int = 1,
                            condition_size: int = 512, n_fft: int = 1024, hop_length: int = 160,
                            sample_rate: int = 16000, check_finite: bool = True,
@@ -166,6 +220,7 @@ class Separator(nn.Module):
                                check_finite=check_finite, resunet_options=resunet_options)
 
     @classmethod
+    @_records_preset
     def srpol_system1(cls, *, bound: str = "tanh", channels: int = 1, num_sources: int = 1,
                       condition_size: int = 512, n_fft: int = 1024, hop_length: int = 160,
                       sample_rate: int = 16000, check_finite: bool = True,
@@ -198,6 +253,7 @@ class Separator(nn.Module):
                                check_finite=check_finite, resunet_options=resunet_options)
 
     @classmethod
+    @_records_preset
     def complex_ratio_mask(cls, *, bound: str = "polar_tanh", channels: int = 1,
                            num_sources: int = 1, condition_size: int = 512, n_fft: int = 1024,
                            hop_length: int = 160, sample_rate: int = 16000,
