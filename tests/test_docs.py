@@ -55,7 +55,7 @@ def test_docstring_examples(name):
 
 @pytest.mark.parametrize("page", [
     "README.md", "docs/conventions.md", "docs/api/metrics.md", "docs/api/losses.md",
-    "docs/guides/training.md",
+    "docs/guides/training.md", "docs/api/checkpoints.md",
 ])
 def test_page_examples_run(page):
     run_page(page)
@@ -72,3 +72,9 @@ def test_custom_separator_guide_runs_and_prints_what_it_claims(capsys):
 def test_srpol_guide_runs_and_prints_what_it_claims(capsys):
     run_page("docs/guides/srpol_systems.md")
     assert capsys.readouterr().out.splitlines() == ["332", "torch.Size([2, 1, 32000])"]
+
+
+def test_published_models_guide_runs_and_prints_what_it_claims(capsys):
+    run_page("docs/guides/published_models.md")
+    assert capsys.readouterr().out.splitlines() == [
+        "32000 2048 320", "(1, 1, 32000)", "['config.json', 'model.safetensors']"]

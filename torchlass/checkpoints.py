@@ -1,16 +1,17 @@
-"""Load the AudioSep / DCASE 2024 Task 9 checkpoints into a :class:`~torchlass.Separator`, and back.
+"""Load the AudioSep / DCASE 2024 Task 9 checkpoints into a `Separator`, and back.
 
-AudioSep's ``ResUNet30`` (32 kHz) and the DCASE 2024 baseline built on it (16 kHz) save a
-Lightning checkpoint whose separation network lives under ``state_dict`` with keys
-``ss_model.`` + the network's own names, next to the frozen CLAP query encoder
-(``query_encoder.*``). Both have the same 332 keys; only ``bn0`` and the frozen STFT/iSTFT
-kernels and window follow the STFT size, which is how :func:`load_audiosep` tells them
-apart (:data:`STFT_LAYOUTS`). Their own loader uses ``strict=False`` and silently ignores
-any mismatch (SPEC.md sections 8 and 9); these loaders match every key and shape and say
-what is wrong. The network's 2-d kernels are stored for ``(frames, freq)`` maps and
-torchlass runs on ``(freq, frames)``, so they are transposed on the way in and out; the
-frozen STFT kernels stored with them are checked against the analytic ones and dropped.
-:func:`export_audiosep` writes the original layout back, every key included.
+AudioSep's ``ResUNet30`` (32 kHz) and the DCASE 2024 baseline built on it (16 kHz) save a Lightning
+checkpoint whose separation network lives under ``state_dict`` with keys ``ss_model.`` + the
+network's own names, next to the frozen CLAP query encoder (``query_encoder.*``). Both have the same
+332 keys; only ``bn0`` and the frozen STFT/iSTFT kernels and window follow the STFT size, which is
+how [`load_audiosep`][torchlass.checkpoints.load_audiosep] tells them apart
+([`STFT_LAYOUTS`][torchlass.checkpoints.STFT_LAYOUTS]). Their own loader uses ``strict=False`` and
+silently ignores any mismatch (SPEC.md sections 8 and 9); these loaders match every key and shape
+and say what is wrong. The network's 2-d kernels are stored for ``(frames, freq)`` maps and
+torchlass runs on ``(freq, frames)``, so they are transposed on the way in and out; the frozen STFT
+kernels stored with them are checked against the analytic ones and dropped.
+[`export_audiosep`][torchlass.checkpoints.export_audiosep] writes the original layout back, every
+key included.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _analytic_stft_kernels(n_fft: int) -> dict[str, torch.Tensor]:
 
 
 def _kernel_shapes(n_fft: int) -> dict[str, tuple[int, ...]]:
-    """The shapes of :func:`_analytic_stft_kernels` without computing them."""
+    """The shapes of `_analytic_stft_kernels` without computing them."""
     bins = n_fft // 2 + 1
     return {"base.stft.conv_real.weight": (bins, 1, n_fft),
             "base.stft.conv_imag.weight": (bins, 1, n_fft),
@@ -182,7 +183,7 @@ def _build(stft: StftLayout) -> Separator:
 
 
 def _on_meta(stft: StftLayout) -> Separator:
-    """:func:`_build` without memory or initialisation cost (for its layout)."""
+    """`_build` without memory or initialisation cost (for its layout)."""
     with torch.device("meta"):
         return _build(stft)
 
@@ -343,17 +344,18 @@ def _load(source: str | os.PathLike | Mapping, fn: str, fixed: StftLayout | None
 
 def load_audiosep(source: str | os.PathLike | Mapping, *, map_location: Any = "cpu",
                   weights_only: bool = True) -> Separator:
-    """Build the :class:`~torchlass.Separator` an AudioSep-layout checkpoint needs and load it.
+    """Build the `Separator` an AudioSep-layout checkpoint needs and load the checkpoint into it.
 
-    Accepts AudioSep's ``audiosep_base_4M_steps.ckpt`` (32 kHz) and the DCASE 2024 Task 9
-    baseline's checkpoint (16 kHz) in any of the forms :func:`load_dcase2024_baseline`
-    takes: the Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...,
-    "query_encoder.<key>": ...}, ...}``, query-encoder entries ignored) or a bare
-    ``ResUNet30`` state_dict with or without the ``ss_model.`` prefix, as a path or an
-    already-loaded object. The STFT comes from the frozen kernels' frequency bins (or
-    ``bn0``'s, when the kernels were stripped), see :data:`STFT_LAYOUTS`: 513 bins is
-    16 kHz with ``n_fft = 1024`` and hop 160, 1025 bins is 32 kHz with ``n_fft = 2048``
-    and hop 320. Loading is as strict as :func:`load_dcase2024_baseline`'s.
+    Accepts AudioSep's ``audiosep_base_4M_steps.ckpt`` (32 kHz) and the DCASE 2024 Task 9 baseline's
+    checkpoint (16 kHz) in any of the forms
+    [`load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline] takes: the Lightning
+    checkpoint (``{"state_dict": {"ss_model.<key>": ..., "query_encoder.<key>": ...}, ...}``,
+    query-encoder entries ignored) or a bare ``ResUNet30`` state_dict with or without the
+    ``ss_model.`` prefix, as a path or an already-loaded object. The STFT comes from the frozen
+    kernels' frequency bins (or ``bn0``'s, when the kernels were stripped), see
+    [`STFT_LAYOUTS`][torchlass.checkpoints.STFT_LAYOUTS]: 513 bins is 16 kHz with ``n_fft = 1024``
+    and hop 160, 1025 bins is 32 kHz with ``n_fft = 2048`` and hop 320. Loading is as strict as
+    `load_dcase2024_baseline`'s.
 
     Args:
         source: path, Lightning checkpoint dict or state_dict.
@@ -361,8 +363,9 @@ def load_audiosep(source: str | os.PathLike | Mapping, *, map_location: Any = "c
         weights_only: passed to ``torch.load``; only set ``False`` for a trusted file.
 
     Returns:
-        :meth:`Separator.dcase2024_baseline` with the checkpoint's STFT and
-        ``sample_rate``, in eval mode, float32, holding the checkpoint's weights.
+        [`Separator.dcase2024_baseline`][torchlass.separator.Separator.dcase2024_baseline]
+        with the checkpoint's STFT and ``sample_rate``, in eval mode, float32, holding the
+        checkpoint's weights.
 
     Raises:
         CheckpointError: on an STFT size other than 513 or 1025 bins, listing the missing
@@ -385,13 +388,13 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
     """Build the baseline :class:`~torchlass.Separator` and load a baseline checkpoint into it.
 
     Accepts the official Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...,
-    "query_encoder.<key>": ...}, ...}``, query-encoder entries ignored) or a bare
-    ``ResUNet30`` state_dict with or without the ``ss_model.`` prefix, as a path or as an
-    already-loaded object. Every network key must be present with its shape; the decoders'
-    unused ``bn2`` and ``beta2`` entries and the frozen STFT/iSTFT kernels may be absent.
-    Kernels present must equal the analytic periodic-Hann DFT kernels (to 1e-6 of their
-    largest entry) and are then dropped: torchlass computes the STFT with ``torch.stft``.
-    Only the 16 kHz layout is accepted; :func:`load_audiosep` also takes AudioSep's 32 kHz.
+    "query_encoder.<key>": ...}, ...}``, query-encoder entries ignored) or a bare ``ResUNet30``
+    state_dict with or without the ``ss_model.`` prefix, as a path or as an already-loaded object.
+    Every network key must be present with its shape; the decoders' unused ``bn2`` and ``beta2``
+    entries and the frozen STFT/iSTFT kernels may be absent. Kernels present must equal the analytic
+    periodic-Hann DFT kernels (to 1e-6 of their largest entry) and are then dropped: torchlass
+    computes the STFT with ``torch.stft``. Only the 16 kHz layout is accepted;
+    [`load_audiosep`][torchlass.checkpoints.load_audiosep] also takes AudioSep's 32 kHz.
 
     Args:
         source: path, Lightning checkpoint dict or state_dict.
@@ -450,16 +453,16 @@ def export_audiosep(separator: Separator, path: str | os.PathLike | None = None,
                     lightning: bool = True) -> dict[str, Any]:
     """Write a ResUNet30 separator in the original AudioSep / DCASE checkpoint layout.
 
-    Every key of the original ``ResUNet30(1, 1, 512)`` state_dict is written in its order
-    and shape, float32 on the CPU: the network's weights (2-d kernels transposed back to
-    ``(frames, freq)``), the analytic STFT/iSTFT kernels of the separator's ``n_fft``, and
-    the decoders' unused ``bn2`` (at BatchNorm's initial values) and ``beta2`` (zeros)
-    entries, so the original code (AudioSep's at 32 kHz, the DCASE baseline's at 16 kHz)
-    loads the result with ``strict=True``, and :func:`load_audiosep` gives it back.
+    Every key of the original ``ResUNet30(1, 1, 512)`` state_dict is written in its order and shape,
+    float32 on the CPU: the network's weights (2-d kernels transposed back to ``(frames, freq)``),
+    the analytic STFT/iSTFT kernels of the separator's ``n_fft``, and the decoders' unused ``bn2``
+    (at BatchNorm's initial values) and ``beta2`` (zeros) entries, so the original code (AudioSep's
+    at 32 kHz, the DCASE baseline's at 16 kHz) loads the result with ``strict=True``, and
+    [`load_audiosep`][torchlass.checkpoints.load_audiosep] gives it back.
 
     Args:
         separator: a separator with the baseline's architecture and one of the STFTs of
-            :data:`STFT_LAYOUTS` (as :func:`load_audiosep` builds it).
+            [`STFT_LAYOUTS`][torchlass.checkpoints.STFT_LAYOUTS] (as `load_audiosep` builds it).
         path: if given, the result is also saved there with ``torch.save``.
         lightning: return a Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...},
             "pytorch-lightning_version": "2.0.0", ...}``) for ``AudioSep.load_from_checkpoint``;
@@ -481,8 +484,8 @@ def export_dcase2024_baseline(separator: Separator, path: str | os.PathLike | No
                               lightning: bool = True) -> dict[str, Any]:
     """Write a 16 kHz baseline separator in the original's checkpoint layout.
 
-    :func:`export_audiosep` restricted to the DCASE 2024 baseline's STFT (16 kHz,
-    ``n_fft = 1024``, hop 160).
+    [`export_audiosep`][torchlass.checkpoints.export_audiosep] restricted to the DCASE 2024
+    baseline's STFT (16 kHz, ``n_fft = 1024``, hop 160).
 
     Args:
         separator: a separator with the baseline's architecture (as built by

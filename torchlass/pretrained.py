@@ -1,11 +1,11 @@
-"""Save a :class:`~torchlass.Separator` as a folder that loads without running any code.
+"""Save a `Separator` as a folder that loads without running any code.
 
-A pretrained folder holds ``config.json`` (the preset constructor's name and every option
-it was called with, the sample rate among them) and ``model.safetensors`` (the state_dict).
-Neither is a pickle: :func:`from_pretrained` parses JSON, calls one of the
-:data:`~torchlass.separator.PRESETS` by name and reads raw tensors, so an untrusted folder
-cannot run code. Anything wrong with the folder is one :class:`~torchlass.errors.CheckpointError`
-line naming the file and the reason.
+A pretrained folder holds ``config.json`` (the preset constructor's name and every option it was
+called with, the sample rate among them) and ``model.safetensors`` (the state_dict). Neither is a
+pickle: [`from_pretrained`][torchlass.pretrained.from_pretrained] parses JSON, calls one of the
+[`PRESETS`][torchlass.separator.PRESETS] by name and reads raw tensors, so an untrusted folder
+cannot run code. Anything wrong with the folder is one
+[`CheckpointError`][torchlass.errors.CheckpointError] line naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -43,14 +43,17 @@ def save_pretrained(separator: Separator, folder: str | Path) -> Path:
     """Write ``separator`` to ``folder`` (created if needed) as a pretrained folder.
 
     Args:
-        separator: a separator built by a preset constructor (:meth:`Separator.dcase2024_baseline`,
-            :meth:`~Separator.srpol_system1`, :meth:`~Separator.complex_ratio_mask`, or
-            :func:`torchlass.checkpoints.load_audiosep`); its current ``sample_rate`` is saved.
+        separator: a separator built by a preset constructor
+            ([`Separator.dcase2024_baseline`][torchlass.separator.Separator.dcase2024_baseline],
+            [`srpol_system1`][torchlass.separator.Separator.srpol_system1],
+            [`complex_ratio_mask`][torchlass.separator.Separator.complex_ratio_mask], or
+            [`load_audiosep`][torchlass.checkpoints.load_audiosep]); its current
+            ``sample_rate`` is saved.
         folder: the folder to write ``config.json`` and ``model.safetensors`` into
             (existing files of those names are replaced).
 
     Returns:
-        The folder, as a :class:`~pathlib.Path`.
+        The folder, as a `pathlib.Path`.
 
     Raises:
         TorchlassError: for a separator composed by hand (no preset to rebuild it from).
@@ -142,7 +145,7 @@ def _read_weights(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, to
 
 
 def from_pretrained(folder: str | Path) -> Separator:
-    """Rebuild the separator that :func:`save_pretrained` wrote to ``folder``.
+    """Rebuild the separator that `save_pretrained` wrote to ``folder``.
 
     The preset named in ``config.json`` is called with its options, then the tensors of
     ``model.safetensors`` are checked key by key (shape, floating or integer, finite) and

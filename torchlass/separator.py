@@ -32,9 +32,9 @@ from torchlass.stft import ISTFT, STFT
 
 __all__ = ["PRESETS", "Separator", "separate"]
 
-#: Names of the :class:`Separator` preset constructors; each records its name and full
+#: Names of the `Separator` preset constructors; each records its name and full
 #: options on the separator it builds (``separator.preset``, for
-#: :meth:`Separator.save_pretrained`).
+#: [`Separator.save_pretrained`][torchlass.separator.Separator.save_pretrained]).
 PRESETS: list[str] = []
 
 
@@ -84,7 +84,8 @@ class Separator(nn.Module):
         istft: ``(spec, length) -> waveform``.
         channels: audio channels of the mixture.
         sample_rate: sample rate in Hz the separator is meant for (used by
-            :meth:`separate` to turn seconds into samples; saved by :meth:`save_pretrained`).
+            :meth:`separate` to turn seconds into samples; saved by
+            [`save_pretrained`][torchlass.separator.Separator.save_pretrained]).
 
     Shape:
         - mixture: ``(batch, channels, time)``
@@ -155,7 +156,7 @@ class Separator(nn.Module):
     def save_pretrained(self, folder: str | Path) -> Path:
         """Save to ``folder`` as ``config.json`` + ``model.safetensors`` (no pickle).
 
-        See :func:`torchlass.pretrained.save_pretrained`.
+        See [`torchlass.pretrained.save_pretrained`][torchlass.pretrained.save_pretrained].
         """
         from torchlass.pretrained import save_pretrained
 
@@ -163,9 +164,9 @@ class Separator(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> Separator:
-        """Rebuild a separator saved by :meth:`save_pretrained`, in eval mode.
+        """Rebuild a separator saved by `save_pretrained`, in eval mode.
 
-        See :func:`torchlass.pretrained.from_pretrained`.
+        See [`torchlass.pretrained.from_pretrained`][torchlass.pretrained.from_pretrained].
         """
         from torchlass.pretrained import from_pretrained
 
