@@ -8,6 +8,8 @@ import re
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from torchlass import Separator
@@ -122,8 +124,13 @@ def _edit_config(folder, edit):
      r"'complex_ratio_mask'\], got '__import__'"),
     (lambda c: c.update(options=[1, 2]), r"expected \"options\" to be a JSON object, got \[1, 2\]"),
     (lambda c: c["options"].update(dropout=0.1),
-     r"options do not build a dcase2024_baseline separator \(.*unexpected keyword argument "
-     r"'dropout'\)"),
+     r"dcase2024_baseline has no option 'dropout'"),
+    (lambda c: c["options"].update(check_finite=[]),
+     r"option 'check_finite' of dcase2024_baseline expected a JSON boolean, got \[\]"),
+    (lambda c: c["options"].update(n_fft=1024.0),
+     r"option 'n_fft' of dcase2024_baseline expected a JSON integer, got 1024.0"),
+    (lambda c: c["options"].update(pools=[[2], [2]]),
+     r"options do not build a dcase2024_baseline separator \(.*\)"),
     (lambda c: c["options"].update(sample_rate=0),
      r"options do not build a dcase2024_baseline separator \(Separator\(\): argument "
      r"'sample_rate' .*\)"),
@@ -192,3 +199,26 @@ def test_missing_bad_and_pickled_files(folder, tmp_path):
                   r"file \(.*\)")
     weights.unlink()
     _fails(again, r"from_pretrained\(\): '.*model.safetensors': file not found")
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 4096) | st.floats(allow_nan=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(key=st.sampled_from(["channels", "num_sources", "condition_size", "n_fft", "hop_length",
+                            "sample_rate", "check_finite", "stem_width", "widths", "pools",
+                            "film_scale", "freq_fit", "dropout"]),
+       value=_JSON_VALUES)
+def test_any_option_value_loads_or_fails_in_one_line(tmp_path_factory, key, value):
+    folder = tmp_path_factory.mktemp("drawn")
+    save_pretrained(Separator.dcase2024_baseline(**SMALL), folder)
+    _edit_config(folder, lambda c: c["options"].update({key: value}))
+    try:
+        loaded = Separator.from_pretrained(folder)
+    except CheckpointError as err:
+        assert "\n" not in str(err) and str(err).startswith("from_pretrained(): ")
+    else:  # an accepted value is one the preset takes for what was saved
+        assert json.loads(json.dumps(loaded.preset["options"][key])) == value

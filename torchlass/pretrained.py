@@ -30,6 +30,9 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT, _VERSION = "torchlass.pretrained", 1
 
 
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array"}
+
+
 def _json_value(value: Any) -> Any:
     """Tuples to lists (JSON has no tuples); the reader turns them back."""
     return [_json_value(v) for v in value] if isinstance(value, tuple | list) else value
@@ -160,18 +163,28 @@ def from_pretrained(folder: str | Path) -> Separator:
 
     Raises:
         CheckpointError: one line naming the file and the reason: the folder or a file is
-            missing, ``config.json`` is not valid JSON or names an unknown preset or options
-            the preset rejects, ``model.safetensors`` is unreadable or its tensors do not
-            match the described separator (missing, unexpected, misshapen or non-finite).
+            missing, ``config.json`` is not valid JSON or names an unknown preset, an
+            unknown option, an option of the wrong JSON type or values the preset rejects,
+            ``model.safetensors`` is unreadable or its tensors do not match the described
+            separator (missing, unexpected, misshapen or non-finite).
     """
     root = Path(folder)
     if not root.is_dir():
         raise _fail(root, "not a folder")
     config_path = root / CONFIG_NAME
     name, options = _read_config(config_path)
+    with torch.device("meta"):  # the preset's recorded defaults say every option's type
+        defaults = getattr(Separator, name)().preset["options"]
+    for key, value in options.items():
+        if key not in defaults:
+            raise _fail(config_path, f"{name} has no option {key!r}")
+        if type(value) is not type(defaults[key]):
+            kind = _JSON_TYPES.get(type(defaults[key]), "value")
+            raise _fail(config_path, f"option {key!r} of {name} expected a JSON {kind}, got "
+                                     f"{json.dumps(value)}")
     try:
         separator = getattr(Separator, name)(**options)
-    except (TorchlassError, TypeError, ValueError) as err:
+    except Exception as err:  # the options are untrusted: any failure is the folder's fault
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise _fail(config_path, f"options do not build a {name} separator ({reason})") from None
     state = _read_weights(root / WEIGHTS_NAME, separator.state_dict())
