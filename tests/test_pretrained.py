@@ -222,3 +222,15 @@ def test_any_option_value_loads_or_fails_in_one_line(tmp_path_factory, key, valu
         assert "\n" not in str(err) and str(err).startswith("from_pretrained(): ")
     else:  # an accepted value is one the preset takes for what was saved
         assert json.loads(json.dumps(loaded.preset["options"][key])) == value
+
+
+def test_a_configured_separator_round_trips(tmp_path):
+    from torchlass.recipes import apply_overrides, build_separator, get_config
+
+    config = apply_overrides(get_config("complex_ratio_mask"), [
+        "model.sample_rate=32000", "model.n_fft=2048", "model.hop_length=320",
+        "model.widths=4,8", "model.pools=2x2,2x1", "model.stem_width=4"])
+    separator = build_separator(config.model)
+    assert separator.preset["name"] == "complex_ratio_mask" and separator.sample_rate == 32000
+    loaded = Separator.from_pretrained(separator.save_pretrained(tmp_path))
+    assert loaded.sample_rate == 32000 and _same_state(loaded, separator)
