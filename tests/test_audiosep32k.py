@@ -35,6 +35,7 @@ from torchlass.checkpoints import (
     load_dcase2024_baseline,
 )
 from torchlass.errors import CheckpointError
+from torchlass.stft import STFT
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "audiosep32k_parity.npz"
 N_FFT, HOP, RATE = 2048, 320, 32000
@@ -156,7 +157,7 @@ def test_the_baseline_names_stay_16khz_only(weights, loaded):
         load_dcase2024_baseline(weights)
     with pytest.raises(CheckpointError, match=(
             r"export_dcase2024_baseline\(\): argument 'separator' expected the DCASE 2024 "
-            r"baseline's architecture, which the original code loads: a centred torchlass "
+            r"baseline's architecture, which the original code loads: a centred periodic-Hann "
             r"STFT and ISTFT of n_fft = 1024 with hop 160 at 16000 Hz, got n_fft = 2048 with "
             r"hop 320 at 32000 Hz$")):
         export_dcase2024_baseline(loaded)
@@ -205,7 +206,17 @@ def test_export_needs_a_published_stft(options, message):
         separator = Separator.dcase2024_baseline(**options)
     with pytest.raises(CheckpointError, match=(
             r"export_audiosep\(\): argument 'separator' expected AudioSep's or the DCASE 2024 "
-            r"baseline's architecture, which the original code loads: a centred torchlass STFT "
+            r"baseline's architecture, which the original code loads: a centred periodic-Hann STFT "
             r"and ISTFT of n_fft = 1024 with hop 160 at 16000 Hz or n_fft = 2048 with hop 320 "
             r"at 32000 Hz, " + message)):
         export_audiosep(separator)
+
+
+def test_export_needs_a_hann_window():
+    with torch.device("meta"):
+        separator = Separator.dcase2024_baseline()
+    separator.stft = STFT(1024, 160, window="hamming")
+    with pytest.raises(CheckpointError, match=r"a centred periodic-Hann STFT and ISTFT of n_fft = "
+                                              r"1024 with hop 160 at 16000 Hz, got n_fft = 1024 "
+                                              r"with hop 160 at 16000 Hz with another window$"):
+        export_dcase2024_baseline(separator)

@@ -188,21 +188,32 @@ def _on_meta(stft: StftLayout) -> Separator:
         return _build(stft)
 
 
+def _is_hann(window: torch.Tensor) -> bool:
+    """A periodic Hann window (a separator on the meta device has no values to check)."""
+    if window.device.type == "meta":
+        return True
+    hann = torch.hann_window(window.numel(), periodic=True, dtype=torch.float64)
+    return bool(torch.allclose(window.detach().to("cpu", torch.float64), hann, atol=1e-6))
+
+
 def _stft_problem(separator: Separator, layouts: list[StftLayout]) -> str:
     """Why ``separator``'s STFT is none of ``layouts`` ("" if it is one)."""
     stft, istft = separator.stft, separator.istft
+    hann = all(_is_hann(w) for w in (getattr(stft, "window", None), getattr(istft, "window", None))
+               if isinstance(w, torch.Tensor))
     got = (f"n_fft = {getattr(stft, 'n_fft', '?')} with hop {getattr(stft, 'hop_length', '?')} "
-           f"at {separator.sample_rate} Hz")
+           f"at {separator.sample_rate} Hz" + ("" if hann else " with another window"))
     for layout in layouts:
         same = (layout.n_fft, layout.hop_length, layout.n_fft, True)
         if (isinstance(stft, STFT) and isinstance(istft, ISTFT)
                 and (stft.n_fft, stft.hop_length, stft.win_length, stft.center) == same
                 and (istft.n_fft, istft.hop_length, istft.win_length, istft.center) == same
-                and stft.pad_mode == "reflect" and separator.sample_rate == layout.sample_rate):
+                and stft.pad_mode == "reflect" and separator.sample_rate == layout.sample_rate
+                and hann):
             return ""
     wanted = " or ".join(f"n_fft = {s.n_fft} with hop {s.hop_length} at {s.sample_rate} Hz"
                          for s in layouts)
-    return f"a centred torchlass STFT and ISTFT of {wanted}, got {got}"
+    return f"a centred periodic-Hann STFT and ISTFT of {wanted}, got {got}"
 
 
 def _check_architecture(separator: object, fn: str, layouts: list[StftLayout]) -> StftLayout:
