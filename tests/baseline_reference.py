@@ -51,20 +51,22 @@ def _conv_block(prefix: str, cin: int, cout: int) -> list:
 
 
 def baseline_layout(widths: tuple[int, ...] = WIDTHS, condition_size: int = 512, *,
-                    in_channels: int = 1, planes: int = 3) -> list[tuple[str, list[int], str]]:
+                    in_channels: int = 1, planes: int = 3, n_fft: int = N_FFT
+                    ) -> list[tuple[str, list[int], str]]:
     """The original ``ResUNet30(1, 1, 512).state_dict()`` entries, in registration order.
 
     Other ``widths`` (six levels, the first also the ``pre_conv`` width) and
     ``condition_size`` give the same layout at another size, for cheaper tests;
     ``in_channels=2, planes=2`` is SRPOL system 1's network (real and imaginary parts in,
-    two ratio-mask planes out).
+    two ratio-mask planes out). ``n_fft`` changes only the frozen STFT/iSTFT kernels and
+    ``bn0`` (AudioSep at 32 kHz: 2048); every other key and shape is the same.
     """
-    f = N_FFT // 2 + 1
-    base = [("base.stft.conv_real.weight", [f, 1, N_FFT], "float32"),
-            ("base.stft.conv_imag.weight", [f, 1, N_FFT], "float32"),
-            ("base.istft.ola_window", [N_FFT], "float32"),
-            ("base.istft.conv_real.weight", [N_FFT, N_FFT, 1], "float32"),
-            ("base.istft.conv_imag.weight", [N_FFT, N_FFT, 1], "float32")]
+    f = n_fft // 2 + 1
+    base = [("base.stft.conv_real.weight", [f, 1, n_fft], "float32"),
+            ("base.stft.conv_imag.weight", [f, 1, n_fft], "float32"),
+            ("base.istft.ola_window", [n_fft], "float32"),
+            ("base.istft.conv_real.weight", [n_fft, n_fft, 1], "float32"),
+            ("base.istft.conv_imag.weight", [n_fft, n_fft, 1], "float32")]
     base += _bn("base.bn0", f)
     stem, deepest = widths[0], widths[-1]
     base += [("base.pre_conv.weight", [stem, in_channels, 1, 1], "float32"),
@@ -138,7 +140,8 @@ def make_test_weights(entries: list | None = None) -> dict[str, torch.Tensor]:
     """
     entries = baseline_layout() if entries is None else entries
     keys = {key for key, _, _ in entries}
-    fixed = analytic_kernels()
+    window = next((s for k, s, _ in entries if k == "base.istft.ola_window"), [N_FFT])
+    fixed = analytic_kernels(window[0])
     out = {}
     for key, shape, _ in entries:
         if key in fixed:
@@ -183,7 +186,8 @@ def _bn_apply(x: torch.Tensor, sd: dict, prefix: str, training: bool = False) ->
 
 
 def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tensor, *,
-                      training: bool = False, system: str = "baseline") -> torch.Tensor:
+                      training: bool = False, system: str = "baseline", n_fft: int = N_FFT,
+                      hop: int = HOP) -> torch.Tensor:
     """The baseline's forward (docs/baseline.md) in float64, ``(frames, freq)``.
 
     ``state`` holds the original's keys without the ``ss_model.`` prefix (float64 leaves
@@ -193,12 +197,13 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
     ``system="srpol_system1"`` swaps the ends as SRPOL's report describes its system 1:
     ``(Re Y, Im Y)`` as two input channels of ``bn0`` and the network, and two output planes
     bounded by tanh into real and imaginary ratio masks, ``X = M_re Re Y + j M_im Im Y``.
+    AudioSep's 32 kHz model is the same with ``n_fft = 2048``, ``hop = 320``.
     """
     sd = {k: v.double() for k, v in state.items() if v.is_floating_point()}
     c = condition.double()
     batch, _, length = mixture.shape
-    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
-    spec = torch.stft(mixture.double().reshape(batch, length), N_FFT, HOP, window=window,
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    spec = torch.stft(mixture.double().reshape(batch, length), n_fft, hop, window=window,
                       center=True, pad_mode="reflect", return_complex=True)
     spec = spec.transpose(1, 2)[:, None]  # (batch, 1, frames, freq)
     mag = torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=1e-10))
@@ -239,7 +244,7 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
     z = F.pad(z, (0, 1))[:, :, :frames]  # Nyquist logits 0, then crop the padded frames
     if srpol:
         out = torch.complex(torch.tanh(z[:, 0:1]) * spec.real, torch.tanh(z[:, 1:2]) * spec.imag)
-        return torch.istft(out[:, 0].transpose(1, 2), N_FFT, HOP, window=window, center=True,
+        return torch.istft(out[:, 0].transpose(1, 2), n_fft, hop, window=window, center=True,
                            length=length)[:, None]
     m = torch.sigmoid(z[:, 0:1])
     p_r, p_i = torch.tanh(z[:, 1:2]), torch.tanh(z[:, 2:3])
@@ -248,6 +253,6 @@ def reference_forward(state: dict, mixture: torch.Tensor, condition: torch.Tenso
     out_mag = torch.relu(mag * m)
     out = torch.complex(out_mag * (cos * cos_m - sin * sin_m),
                         out_mag * (sin * cos_m + cos * sin_m))
-    y = torch.istft(out[:, 0].transpose(1, 2), N_FFT, HOP, window=window, center=True,
+    y = torch.istft(out[:, 0].transpose(1, 2), n_fft, hop, window=window, center=True,
                     length=length)
     return y[:, None]

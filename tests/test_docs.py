@@ -72,7 +72,12 @@ def _kernels(out: list[str]) -> None:
 
 
 # Pages whose printed lines are checked too; the SRPOL guide builds three full ResUNet30s.
+def _published_models(out: list[str]) -> None:
+    assert out == ["32000 2048 320", "(1, 1, 1, 32000)", "['config.json', 'model.safetensors']"]
+
+
 PRINTS = {"docs/guides/custom_separator.md": _custom_separator,
+          "docs/guides/published_models.md": _published_models,
           "docs/guides/srpol_systems.md": _srpol_systems,
           "docs/api/kernels.md": _kernels}
 SLOW = {"docs/guides/srpol_systems.md", "docs/api/separator.md"}

@@ -21,6 +21,7 @@ _SUBMODULES = {
     "masks",
     "metrics",
     "nn",
+    "pretrained",
     "query",
     "recipes",
     "separator",

@@ -1,14 +1,19 @@
-"""Load the DCASE 2024 Task 9 baseline checkpoint into a :class:`~torchlass.Separator`, and back.
+"""Load the AudioSep / DCASE 2024 Task 9 checkpoints into a `Separator`, and back.
 
-The baseline (AudioSep's ``ResUNet30`` at 16 kHz) saves a Lightning checkpoint whose
-separation network lives under ``state_dict`` with keys ``ss_model.`` + the network's own
-names, next to the frozen CLAP query encoder (``query_encoder.*``). Its own loader uses
+AudioSep's ``ResUNet30`` (32 kHz) and the DCASE 2024 baseline built on it (16 kHz) save a
+Lightning checkpoint whose separation network lives under ``state_dict`` with keys
+``ss_model.`` + the network's own names, next to the frozen CLAP query encoder
+(``query_encoder.*``). Both have the same 332 keys; only ``bn0`` and the frozen STFT/iSTFT
+kernels and window follow the STFT size, which is how
+[`load_audiosep`][torchlass.checkpoints.load_audiosep] tells them apart
+([`STFT_LAYOUTS`][torchlass.checkpoints.STFT_LAYOUTS]). Their own loader uses
 ``strict=False`` and silently ignores any mismatch (docs/baseline.md#checkpoint-layout);
-:func:`load_dcase2024_baseline` matches every key and shape and says what is wrong. The
-network's 2-d kernels are stored for ``(frames, freq)`` maps and torchlass runs on
-``(freq, frames)``, so they are transposed on the way in and out; the frozen STFT kernels
-stored with them are checked against the analytic ones and dropped.
-:func:`export_dcase2024_baseline` writes the original layout back, every key included.
+these loaders match every key and shape and say what is wrong. The network's 2-d kernels are
+stored for ``(frames, freq)`` maps and torchlass runs on ``(freq, frames)``, so they are
+transposed on the way in and out; the frozen STFT kernels stored with them are checked
+against the analytic ones and dropped.
+[`export_audiosep`][torchlass.checkpoints.export_audiosep] writes the original layout back,
+every key included.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pickle
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import nn
@@ -34,8 +39,18 @@ from torchlass.nn import (
     ResUNet,
 )
 from torchlass.separator import Separator
+from torchlass.stft import ISTFT, STFT
 
-__all__ = ["PREFIX", "export_dcase2024_baseline", "load_dcase2024_baseline", "read_checkpoint"]
+__all__ = [
+    "PREFIX",
+    "STFT_LAYOUTS",
+    "StftLayout",
+    "export_audiosep",
+    "export_dcase2024_baseline",
+    "load_audiosep",
+    "load_dcase2024_baseline",
+    "read_checkpoint",
+]
 
 #: Key prefix of the separation network in the baseline's Lightning checkpoint.
 PREFIX = "ss_model."
@@ -43,10 +58,27 @@ _IGNORED_PREFIX = "query_encoder."
 _BN_LEAVES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 _STFT = "<stft>"  # role of the frozen STFT/iSTFT kernels
 _UNUSED = "<unused>"  # role of the decoders' never-used bn2 and the FiLM layer feeding it
-_BASELINE_N_FFT = 1024
 _LIGHTNING_VERSION = "2.0.0"  # the baseline's pinned trainer; its loader reads this key
 _KERNEL_RTOL = 1e-6  # relative to the largest entry; torchlibrosa's kernels are 1 ulp off
 _SHOWN = 20  # keys listed per kind of problem in an error message
+
+
+class StftLayout(NamedTuple):
+    """The STFT a published ``ResUNet30`` checkpoint was trained with (periodic Hann, centred)."""
+
+    owner: str  #: whose model, as a possessive for messages ("AudioSep's")
+    sample_rate: int  #: Hz
+    n_fft: int  #: samples
+    hop_length: int  #: samples
+
+
+#: Frequency bins of the frozen STFT kernels (and of ``bn0``) -> the STFT they mean.
+STFT_LAYOUTS: dict[int, StftLayout] = {
+    513: StftLayout("the DCASE 2024 baseline's", 16000, 1024, 160),
+    1025: StftLayout("AudioSep's", 32000, 2048, 320),
+}
+_BASELINE = STFT_LAYOUTS[513]
+_BIN_KEYS = ("base.stft.conv_real.weight", "base.bn0.running_mean", "base.bn0.weight")
 
 Layout = list[tuple[str, str, tuple[int, ...]]]
 
@@ -66,6 +98,16 @@ def _analytic_stft_kernels(n_fft: int) -> dict[str, torch.Tensor]:
         "base.istft.conv_real.weight": (torch.cos(angle) / n_fft * window[:, None])[..., None],
         "base.istft.conv_imag.weight": (torch.sin(angle) / n_fft * window[:, None])[..., None],
     }
+
+
+def _kernel_shapes(n_fft: int) -> dict[str, tuple[int, ...]]:
+    """The shapes of `_analytic_stft_kernels` without computing them."""
+    bins = n_fft // 2 + 1
+    return {"base.stft.conv_real.weight": (bins, 1, n_fft),
+            "base.stft.conv_imag.weight": (bins, 1, n_fft),
+            "base.istft.ola_window": (n_fft,),
+            "base.istft.conv_real.weight": (n_fft, n_fft, 1),
+            "base.istft.conv_imag.weight": (n_fft, n_fft, 1)}
 
 
 def _bn(theirs: str, ours: str) -> list[tuple[str, str]]:
@@ -131,38 +173,79 @@ def _layout(separator: Separator) -> Layout:
     pairs += _pair("base.after_conv", "backbone.out_conv")
 
     ours_state = separator.state_dict()
-    kernels = _analytic_stft_kernels(_BASELINE_N_FFT)
-    layout: Layout = [(key, _STFT, tuple(v.shape)) for key, v in kernels.items()]
+    kernels = _kernel_shapes(cast(STFT, separator.stft).n_fft)
+    layout: Layout = [(key, _STFT, shape) for key, shape in kernels.items()]
     for theirs, ours in pairs + films:
         shape = unused[theirs] if ours == _UNUSED else _their_shape(ours_state[ours].shape)
         layout.append((theirs, ours, shape))
     return layout
 
 
-def _baseline_on_meta() -> Separator:
-    """The baseline's structure without memory or initialisation cost (for its layout)."""
+def _build(stft: StftLayout) -> Separator:
+    """The baseline architecture (ResUNet30) with a published STFT layout."""
+    return Separator.dcase2024_baseline(n_fft=stft.n_fft, hop_length=stft.hop_length,
+                                        sample_rate=stft.sample_rate)
+
+
+def _on_meta(stft: StftLayout) -> Separator:
+    """`_build` without memory or initialisation cost (for its layout)."""
     with torch.device("meta"):
-        return Separator.dcase2024_baseline()
+        return _build(stft)
 
 
-def _check_baseline_architecture(separator: object, fn: str) -> None:
-    """Require the baseline's structure: what the original code can load."""
-    reference = _baseline_on_meta()
+def _is_hann(window: torch.Tensor) -> bool:
+    """A periodic Hann window (a separator on the meta device has no values to check)."""
+    if window.device.type == "meta":
+        return True
+    hann = torch.hann_window(window.numel(), periodic=True, dtype=torch.float64)
+    return bool(torch.allclose(window.detach().to("cpu", torch.float64), hann, atol=1e-6))
+
+
+def _stft_problem(separator: Separator, layouts: list[StftLayout]) -> str:
+    """Why ``separator``'s STFT is none of ``layouts`` ("" if it is one)."""
+    stft, istft = separator.stft, separator.istft
+    hann = all(_is_hann(w) for w in (getattr(stft, "window", None), getattr(istft, "window", None))
+               if isinstance(w, torch.Tensor))
+    got = (f"n_fft = {getattr(stft, 'n_fft', '?')} with hop {getattr(stft, 'hop_length', '?')} "
+           f"at {separator.sample_rate} Hz" + ("" if hann else " with another window"))
+    for layout in layouts:
+        same = (layout.n_fft, layout.hop_length, layout.n_fft, True)
+        if (isinstance(stft, STFT) and isinstance(istft, ISTFT)
+                and (stft.n_fft, stft.hop_length, stft.win_length, stft.center) == same
+                and (istft.n_fft, istft.hop_length, istft.win_length, istft.center) == same
+                and stft.pad_mode == "reflect" and separator.sample_rate == layout.sample_rate
+                and hann):
+            return ""
+    wanted = " or ".join(f"n_fft = {s.n_fft} with hop {s.hop_length} at {s.sample_rate} Hz"
+                         for s in layouts)
+    return f"a centred periodic-Hann STFT and ISTFT of {wanted}, got {got}"
+
+
+def _check_architecture(separator: object, fn: str, layouts: list[StftLayout]) -> StftLayout:
+    """Require ResUNet30 with one of ``layouts``: what the original code can load."""
+    owner = layouts[0].owner if len(layouts) == 1 else "AudioSep's or the DCASE 2024 baseline's"
     problem = ""
     if not isinstance(separator, Separator):
         problem = f"a Separator, got {type(separator).__name__}"
-    elif not isinstance(separator.backbone, ResUNet) or not isinstance(
-            separator.features, MagnitudeFeatures) or separator.features.norm is None:
-        problem = "a ResUNet backbone on normalised MagnitudeFeatures"
-    elif type(separator.head) is not type(reference.head) or separator.num_sources != 1:
-        problem = f"a single-source {type(reference.head).__name__}"
-    elif any(isinstance(m, FiLM) and m.scale is not None for m in separator.modules()):
-        problem = "additive FiLM only (the original has no FiLM scale)"
-    elif _layout(separator) != _layout(reference):
-        problem = "ResUNet30 with one channel, a 512-d condition and n_fft = 1024"
+    else:
+        problem = _stft_problem(separator, layouts)
+    if not problem:
+        separator = cast(Separator, separator)
+        stft = STFT_LAYOUTS[cast(STFT, separator.stft).n_fft // 2 + 1]
+        reference = _on_meta(stft)
+        if not isinstance(separator.backbone, ResUNet) or not isinstance(
+                separator.features, MagnitudeFeatures) or separator.features.norm is None:
+            problem = "a ResUNet backbone on normalised MagnitudeFeatures"
+        elif type(separator.head) is not type(reference.head) or separator.num_sources != 1:
+            problem = f"a single-source {type(reference.head).__name__}"
+        elif any(isinstance(m, FiLM) and m.scale is not None for m in separator.modules()):
+            problem = "additive FiLM only (the original has no FiLM scale)"
+        elif _layout(separator) != _layout(reference):
+            problem = f"ResUNet30 with one channel, a 512-d condition and n_fft = {stft.n_fft}"
     if problem:
-        raise CheckpointError(f"{fn}(): argument 'separator' expected the DCASE 2024 baseline's "
-                              f"architecture, which the original code loads: {problem}")
+        raise CheckpointError(f"{fn}(): argument 'separator' expected {owner} architecture, "
+                              f"which the original code loads: {problem}")
+    return stft
 
 
 def _unpickling_reason(err: Exception) -> str:
@@ -271,17 +354,143 @@ def _listing(label: str, items: list[str]) -> str:
     return f"{len(items)} {label}: " + ", ".join(items[:_SHOWN]) + more
 
 
+def _stft_layout_of(network: Mapping[str, tuple[str, Any]], fn: str) -> StftLayout | None:
+    """The STFT layout a checkpoint's frozen kernels (or, without them, ``bn0``) imply.
+
+    ``None`` when neither is there: the strict key check then reports them missing.
+    """
+    for key in _BIN_KEYS:
+        if key in network and isinstance(network[key][1], torch.Tensor):
+            name, value = network[key]
+            bins = value.shape[0] if value.dim() > 0 else 0
+            if bins not in STFT_LAYOUTS:
+                known = " or ".join(f"{b} (n_fft = {s.n_fft}, {s.sample_rate} Hz)"
+                                    for b, s in STFT_LAYOUTS.items())
+                raise CheckpointError(f"{fn}(): argument 'source' holds {name} with {bins} "
+                                      f"frequency bins (shape {tuple(value.shape)}), expected "
+                                      f"{known}: not a ResUNet30 checkpoint of a known STFT")
+            return STFT_LAYOUTS[bins]
+    return None
+
+
+def _load(source: str | os.PathLike | Mapping, fn: str, fixed: StftLayout | None,
+          map_location: Any) -> Separator:
+    """Strictly load a ResUNet30 checkpoint into a separator with the matching STFT.
+
+    ``fixed`` forces one STFT layout (a checkpoint of the other is then listed as shape
+    mismatches, with a hint); ``None`` takes it from the checkpoint's kernel shapes.
+    """
+    state = _read(source, map_location, fn)
+    prefixed = any(str(k).startswith(PREFIX) for k in state)
+    network: dict[str, tuple[str, Any]] = {}  # their key -> (name in source, value)
+    unexpected: list[str] = []
+    for key, value in state.items():
+        name = str(key)
+        if name.startswith(_IGNORED_PREFIX):
+            continue
+        if prefixed and not name.startswith(PREFIX):
+            unexpected.append(name)
+            continue
+        network[name[len(PREFIX):] if prefixed else name] = (name, value)
+
+    found = _stft_layout_of(network, fn)
+    stft = fixed or found or _BASELINE
+    layout = _layout(_on_meta(stft))
+    known = {theirs for theirs, _, _ in layout}
+    unexpected += [name for key, (name, _) in network.items() if key not in known]
+    missing, mismatched, ours_state = [], [], {}
+    for theirs, ours, shape in layout:
+        if theirs not in network:
+            if ours not in (_STFT, _UNUSED):
+                missing.append(PREFIX + theirs if prefixed else theirs)
+            continue
+        name, value = network[theirs]
+        if not isinstance(value, torch.Tensor):
+            mismatched.append(f"{name} expected a tensor, got {type(value).__name__}")
+        elif tuple(value.shape) != shape:
+            mismatched.append(f"{name} expected shape {shape}, got {tuple(value.shape)}")
+        elif ours not in (_STFT, _UNUSED):
+            ours_state[ours] = value.transpose(-1, -2) if value.dim() == 4 else value
+    if missing or unexpected or mismatched:
+        problems = [_listing(label, items) for label, items in (
+            ("missing key(s)", missing), ("unexpected key(s)", unexpected),
+            ("shape mismatch(es)", mismatched)) if items]
+        hint = (f" (its {found.n_fft // 2 + 1} frequency bins are {found.owner} layout at "
+                f"{found.sample_rate} Hz: load it with load_audiosep())"
+                if found is not None and found != stft else "")
+        raise CheckpointError(f"{fn}(): argument 'source' does not match {stft.owner} "
+                              f"ResUNet30 layout: {'; '.join(problems)}{hint}")
+    present = [key for key in _kernel_shapes(stft.n_fft) if key in network]
+    kernels = _analytic_stft_kernels(stft.n_fft) if present else {}
+    for key in present:
+        name, value = network[key]
+        expected = kernels[key]
+        error = float((value.detach().to("cpu", torch.float64) - expected).abs().max())
+        if error > _KERNEL_RTOL * float(expected.abs().max()):
+            raise CheckpointError(
+                f"{fn}(): argument 'source' holds a frozen STFT kernel {name} that differs "
+                f"from the periodic-Hann DFT kernel (n_fft = {stft.n_fft}) by up to "
+                f"{error:.3g}: the checkpoint was not made with {stft.owner} STFT"
+            )
+    separator = _build(stft)
+    separator.load_state_dict(ours_state, strict=True)
+    return separator.eval()
+
+
+def load_audiosep(source: str | os.PathLike | Mapping, *, map_location: Any = "cpu"
+                  ) -> Separator:
+    """Build the `Separator` an AudioSep-layout checkpoint needs and load the checkpoint into it.
+
+    Accepts AudioSep's ``audiosep_base_4M_steps.ckpt`` (32 kHz) and the DCASE 2024 Task 9 baseline's
+    checkpoint (16 kHz) in any of the forms
+    [`load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline] takes: the Lightning
+    checkpoint (``{"state_dict": {"ss_model.<key>": ..., "query_encoder.<key>": ...}, ...}``,
+    query-encoder entries ignored) or a bare ``ResUNet30`` state_dict with or without the
+    ``ss_model.`` prefix, as a path or an already-loaded object. The STFT comes from the frozen
+    kernels' frequency bins (or ``bn0``'s, when the kernels were stripped), see
+    [`STFT_LAYOUTS`][torchlass.checkpoints.STFT_LAYOUTS]: 513 bins is 16 kHz with ``n_fft = 1024``
+    and hop 160, 1025 bins is 32 kHz with ``n_fft = 2048`` and hop 320. Loading is as strict as
+    `load_dcase2024_baseline`'s.
+
+    Args:
+        source: path, Lightning checkpoint dict or state_dict. A path is read with
+            [`read_checkpoint`][torchlass.checkpoints.read_checkpoint] (tensors and plain
+            containers only).
+        map_location: where a path's tensors are placed, as for ``torch.load``.
+
+    Returns:
+        [`Separator.dcase2024_baseline`][torchlass.separator.Separator.dcase2024_baseline]
+        with the checkpoint's STFT and ``sample_rate``, in eval mode, float32, holding the
+        checkpoint's weights.
+
+    Raises:
+        CheckpointError: on an STFT size other than 513 or 1025 bins, listing the missing
+            and unexpected keys and the shape mismatches (each as named in ``source``),
+            naming an STFT kernel that differs from the analytic one, or when ``source``
+            is not a mapping of tensors.
+
+    Examples:
+        >>> with torch.device("meta"):  # the layout only: no memory, no initialisation
+        ...     checkpoint = export_audiosep(Separator.dcase2024_baseline(
+        ...         n_fft=2048, hop_length=320, sample_rate=32000), lightning=False)
+        >>> checkpoint["base.bn0.running_var"].shape
+        torch.Size([1025])
+    """
+    return _load(source, "load_audiosep", None, map_location)
+
+
 def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
                             map_location: Any = "cpu") -> Separator:
     """Build the baseline :class:`~torchlass.Separator` and load a baseline checkpoint into it.
 
     Accepts the official Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...,
-    "query_encoder.<key>": ...}, ...}``, query-encoder entries ignored) or a bare
-    ``ResUNet30`` state_dict with or without the ``ss_model.`` prefix, as a path or as an
-    already-loaded object. Every network key must be present with its shape; the decoders'
-    unused ``bn2`` and ``beta2`` entries and the frozen STFT/iSTFT kernels may be absent.
-    Kernels present must equal the analytic periodic-Hann DFT kernels (to 1e-6 of their
-    largest entry) and are then dropped: torchlass computes the STFT with ``torch.stft``.
+    "query_encoder.<key>": ...}, ...}``, query-encoder entries ignored) or a bare ``ResUNet30``
+    state_dict with or without the ``ss_model.`` prefix, as a path or as an already-loaded object.
+    Every network key must be present with its shape; the decoders' unused ``bn2`` and ``beta2``
+    entries and the frozen STFT/iSTFT kernels may be absent. Kernels present must equal the analytic
+    periodic-Hann DFT kernels (to 1e-6 of their largest entry) and are then dropped: torchlass
+    computes the STFT with ``torch.stft``. Only the 16 kHz layout is accepted;
+    [`load_audiosep`][torchlass.checkpoints.load_audiosep] also takes AudioSep's 32 kHz.
 
     Args:
         source: path, Lightning checkpoint dict or state_dict. A path is read with
@@ -307,66 +516,76 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
         >>> sep.training
         False
     """
-    fn = "load_dcase2024_baseline"
-    state = _read(source, map_location, fn)
-    prefixed = any(str(k).startswith(PREFIX) for k in state)
-    network: dict[str, tuple[str, Any]] = {}  # their key -> (name in source, value)
-    unexpected: list[str] = []
-    for key, value in state.items():
-        name = str(key)
-        if name.startswith(_IGNORED_PREFIX):
-            continue
-        if prefixed and not name.startswith(PREFIX):
-            unexpected.append(name)
-            continue
-        network[name[len(PREFIX):] if prefixed else name] = (name, value)
+    return _load(source, "load_dcase2024_baseline", _BASELINE, map_location)
 
-    layout = _layout(_baseline_on_meta())
-    known = {theirs for theirs, _, _ in layout}
-    unexpected += [name for key, (name, _) in network.items() if key not in known]
-    missing, mismatched, ours_state = [], [], {}
-    for theirs, ours, shape in layout:
-        if theirs not in network:
-            if ours not in (_STFT, _UNUSED):
-                missing.append(PREFIX + theirs if prefixed else theirs)
-            continue
-        name, value = network[theirs]
-        if not isinstance(value, torch.Tensor):
-            mismatched.append(f"{name} expected a tensor, got {type(value).__name__}")
-        elif tuple(value.shape) != shape:
-            mismatched.append(f"{name} expected shape {shape}, got {tuple(value.shape)}")
-        elif ours not in (_STFT, _UNUSED):
-            ours_state[ours] = value.transpose(-1, -2) if value.dim() == 4 else value
-    if missing or unexpected or mismatched:
-        problems = [_listing(label, items) for label, items in (
-            ("missing key(s)", missing), ("unexpected key(s)", unexpected),
-            ("shape mismatch(es)", mismatched)) if items]
-        raise CheckpointError(f"{fn}(): argument 'source' does not match the DCASE 2024 "
-                              f"baseline's ResUNet30 layout: {'; '.join(problems)}")
-    for key, expected in _analytic_stft_kernels(_BASELINE_N_FFT).items():
-        if key in network:
-            name, value = network[key]
-            error = float((value.detach().to("cpu", torch.float64) - expected).abs().max())
-            if error > _KERNEL_RTOL * float(expected.abs().max()):
-                raise CheckpointError(
-                    f"{fn}(): argument 'source' holds a frozen STFT kernel {name} that differs "
-                    f"from the periodic-Hann DFT kernel (n_fft = 1024) by up to {error:.3g}: "
-                    "the checkpoint was not made with the baseline's STFT"
-                )
-    separator = Separator.dcase2024_baseline()
-    separator.load_state_dict(ours_state, strict=True)
-    return separator.eval()
+
+def _export(separator: Separator, stft: StftLayout, path: str | os.PathLike | None,
+            lightning: bool) -> dict[str, Any]:
+    ours_state = separator.state_dict()
+    kernels = _analytic_stft_kernels(stft.n_fft)
+    state: dict[str, torch.Tensor] = {}
+    for theirs, ours, shape in _layout(separator):
+        if ours == _STFT:
+            value = kernels[theirs]
+        elif ours == _UNUSED:
+            leaf = theirs.rsplit(".", 1)[1]
+            fill = 1.0 if leaf in ("weight", "running_var") and ".bn2." in theirs else 0.0
+            value = torch.full(shape, fill)
+        else:
+            value = ours_state[ours].detach()
+            value = value.transpose(-1, -2) if value.dim() == 4 else value
+        dtype = torch.int64 if theirs.endswith("num_batches_tracked") else torch.float32
+        if value.device.type == "meta":  # a layout-only separator gives a layout-only file
+            state[theirs] = torch.empty(value.shape, dtype=dtype, device="meta")
+        else:
+            state[theirs] = value.to("cpu", dtype).contiguous().clone()
+    checkpoint: dict[str, Any] = state
+    if lightning:
+        checkpoint = {"state_dict": {PREFIX + k: v for k, v in state.items()},
+                      "pytorch-lightning_version": _LIGHTNING_VERSION,
+                      "epoch": 0, "global_step": 0}
+    if path is not None:
+        torch.save(checkpoint, path)
+    return checkpoint
+
+
+def export_audiosep(separator: Separator, path: str | os.PathLike | None = None, *,
+                    lightning: bool = True) -> dict[str, Any]:
+    """Write a ResUNet30 separator in the original AudioSep / DCASE checkpoint layout.
+
+    Every key of the original ``ResUNet30(1, 1, 512)`` state_dict is written in its order and shape,
+    float32 on the CPU: the network's weights (2-d kernels transposed back to ``(frames, freq)``),
+    the analytic STFT/iSTFT kernels of the separator's ``n_fft``, and the decoders' unused ``bn2``
+    (at BatchNorm's initial values) and ``beta2`` (zeros) entries, so the original code (AudioSep's
+    at 32 kHz, the DCASE baseline's at 16 kHz) loads the result with ``strict=True``, and
+    [`load_audiosep`][torchlass.checkpoints.load_audiosep] gives it back.
+
+    Args:
+        separator: a separator with the baseline's architecture and one of the STFTs of
+            [`STFT_LAYOUTS`][torchlass.checkpoints.STFT_LAYOUTS] (as `load_audiosep` builds it).
+        path: if given, the result is also saved there with ``torch.save``.
+        lightning: return a Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...},
+            "pytorch-lightning_version": "2.0.0", ...}``) for ``AudioSep.load_from_checkpoint``;
+            ``False`` returns the bare state_dict for ``ResUNet30.load_state_dict``.
+
+    Returns:
+        The checkpoint dict (what was saved). A separator on the meta device gives meta
+        tensors: the layout without the values.
+
+    Raises:
+        CheckpointError: if ``separator`` does not have ResUNet30's architecture with a
+            published STFT (``n_fft``, hop and ``sample_rate`` together).
+    """
+    stft = _check_architecture(separator, "export_audiosep", list(STFT_LAYOUTS.values()))
+    return _export(separator, stft, path, lightning)
 
 
 def export_dcase2024_baseline(separator: Separator, path: str | os.PathLike | None = None, *,
                               lightning: bool = True) -> dict[str, Any]:
-    """Write a baseline separator in the original's checkpoint layout.
+    """Write a 16 kHz baseline separator in the original's checkpoint layout.
 
-    Every key of the original ``ResUNet30(1, 1, 512)`` state_dict is written in its order
-    and shape, float32 on the CPU: the network's weights (2-d kernels transposed back to
-    ``(frames, freq)``), the analytic STFT/iSTFT kernels, and the decoders' unused
-    ``bn2`` (at BatchNorm's initial values) and ``beta2`` (zeros) entries, so the original
-    code loads the result with ``strict=True``.
+    [`export_audiosep`][torchlass.checkpoints.export_audiosep] restricted to the DCASE 2024
+    baseline's STFT (16 kHz, ``n_fft = 1024``, hop 160).
 
     Args:
         separator: a separator with the baseline's architecture (as built by
@@ -382,27 +601,5 @@ def export_dcase2024_baseline(separator: Separator, path: str | os.PathLike | No
     Raises:
         CheckpointError: if ``separator`` does not have the baseline's architecture.
     """
-    _check_baseline_architecture(separator, "export_dcase2024_baseline")
-    ours_state = separator.state_dict()
-    kernels = _analytic_stft_kernels(_BASELINE_N_FFT)
-    state: dict[str, torch.Tensor] = {}
-    for theirs, ours, shape in _layout(separator):
-        if ours == _STFT:
-            value = kernels[theirs]
-        elif ours == _UNUSED:
-            leaf = theirs.rsplit(".", 1)[1]
-            fill = 1.0 if leaf in ("weight", "running_var") and ".bn2." in theirs else 0.0
-            value = torch.full(shape, fill)
-        else:
-            value = ours_state[ours].detach()
-            value = value.transpose(-1, -2) if value.dim() == 4 else value
-        dtype = torch.int64 if theirs.endswith("num_batches_tracked") else torch.float32
-        state[theirs] = value.to("cpu", dtype).contiguous().clone()
-    checkpoint: dict[str, Any] = state
-    if lightning:
-        checkpoint = {"state_dict": {PREFIX + k: v for k, v in state.items()},
-                      "pytorch-lightning_version": _LIGHTNING_VERSION,
-                      "epoch": 0, "global_step": 0}
-    if path is not None:
-        torch.save(checkpoint, path)
-    return checkpoint
+    stft = _check_architecture(separator, "export_dcase2024_baseline", [_BASELINE])
+    return _export(separator, stft, path, lightning)

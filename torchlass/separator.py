@@ -14,9 +14,12 @@ argument (``Separator.forward(): argument 'mixture' ...``), chained to the origi
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,7 +32,37 @@ from torchlass.masks import ComplexRatioMaskHead, MagPhaseMaskHead, RealImagMask
 from torchlass.nn import MagnitudeFeatures, RealImagFeatures, ResUNet
 from torchlass.stft import ISTFT, STFT
 
-__all__ = ["Separator", "separate"]
+__all__ = ["PRESETS", "Separator", "separate"]
+
+#: Names of the `Separator` preset constructors; each records its name and full
+#: options on the separator it builds (``separator.preset``, for
+#: [`Separator.save_pretrained`][torchlass.separator.Separator.save_pretrained]).
+PRESETS: list[str] = []
+
+
+def _records_preset(build: Callable[..., Separator]) -> Callable[..., Separator]:
+    """Register a preset constructor and make it record ``{"name", "options"}`` on its result.
+
+    The options are complete (defaults filled in, the ResUNet's included), so the preset can
+    be rebuilt from them even if a default changes later.
+    """
+    signature = inspect.signature(build)
+    resunet_defaults = {p.name: p.default for p in inspect.signature(ResUNet).parameters.values()
+                        if p.kind is inspect.Parameter.KEYWORD_ONLY
+                        and p.name not in signature.parameters}  # e.g. condition_size
+
+    @functools.wraps(build)
+    def wrapper(cls: type[Separator], **options: Any) -> Separator:
+        separator = build(cls, **options)
+        bound = signature.bind(cls, **options)
+        bound.apply_defaults()
+        named = {k: v for k, v in bound.arguments.items() if k not in ("cls", "resunet_options")}
+        resunet = resunet_defaults | bound.arguments["resunet_options"]
+        separator.preset = {"name": build.__name__, "options": named | resunet}
+        return separator
+
+    PRESETS.append(build.__name__)
+    return wrapper
 
 # The head of every torchlass error message: "fn(): argument 'name' ".
 _ARGUMENT = re.compile(r"^[\w.]+\(\): argument '(?P<name>\w+)' ")
@@ -70,7 +103,8 @@ class Separator(nn.Module):
         istft: ``(spec, length) -> waveform``.
         channels: audio channels of the mixture.
         sample_rate: sample rate in Hz the separator is meant for (used by
-            :meth:`separate` to turn seconds into samples).
+            :meth:`separate` to turn seconds into samples; saved by
+            [`save_pretrained`][torchlass.separator.Separator.save_pretrained]).
         check_finite: reject NaN/Inf in the condition (the STFT checks the mixture).
 
     Shape:
@@ -106,6 +140,7 @@ class Separator(nn.Module):
         self.channels = check_positive_int(channels, "Separator", "channels")
         self.sample_rate = check_positive_int(sample_rate, "Separator", "sample_rate")
         self.check_finite = check_finite
+        self.preset: dict[str, Any] | None = None  # set by the preset constructors
         self.stft = stft
         self.features = features
         self.backbone = backbone
@@ -173,6 +208,25 @@ class Separator(nn.Module):
                                                           "condition": "condition"},
                               "separating in chunks") from err
 
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Save to ``folder`` as ``config.json`` + ``model.safetensors`` (no pickle).
+
+        See [`torchlass.pretrained.save_pretrained`][torchlass.pretrained.save_pretrained].
+        """
+        from torchlass.pretrained import save_pretrained
+
+        return save_pretrained(self, folder)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> Separator:
+        """Rebuild a separator saved by `save_pretrained`, in eval mode.
+
+        See [`torchlass.pretrained.from_pretrained`][torchlass.pretrained.from_pretrained].
+        """
+        from torchlass.pretrained import from_pretrained
+
+        return from_pretrained(folder)
+
     @classmethod
     def _on_resunet(cls, features: MagnitudeFeatures | RealImagFeatures,
                     head: MagPhaseMaskHead | RealImagMaskHead | ComplexRatioMaskHead, *,
@@ -188,6 +242,7 @@ class Separator(nn.Module):
                    channels=channels, sample_rate=sample_rate, check_finite=check_finite)
 
     @classmethod
+    @_records_preset
     def dcase2024_baseline(cls, *, channels: int = 1, num_sources: int = 1,
                            condition_size: int = 512, n_fft: int = 1024, hop_length: int = 160,
                            sample_rate: int = 16000, check_finite: bool = True,
@@ -221,6 +276,7 @@ class Separator(nn.Module):
                                check_finite=check_finite, resunet_options=resunet_options)
 
     @classmethod
+    @_records_preset
     def srpol_system1(cls, *, bound: str = "tanh", channels: int = 1, num_sources: int = 1,
                       condition_size: int = 512, n_fft: int = 1024, hop_length: int = 160,
                       sample_rate: int = 16000, check_finite: bool = True,
@@ -253,6 +309,7 @@ class Separator(nn.Module):
                                check_finite=check_finite, resunet_options=resunet_options)
 
     @classmethod
+    @_records_preset
     def complex_ratio_mask(cls, *, bound: str = "polar_tanh", channels: int = 1,
                            num_sources: int = 1, condition_size: int = 512, n_fft: int = 1024,
                            hop_length: int = 160, sample_rate: int = 16000,
