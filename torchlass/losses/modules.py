@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlass.losses.mixit import LossFn, mixit_loss
+from torchlass.losses._loss_fn import LossFn
+from torchlass.losses.mixit import mixit_loss
 from torchlass.losses.pit import pit_loss
 from torchlass.losses.snr import sdr_loss, si_sdr_loss, snr_loss
 from torchlass.losses.waveform import l1_loss
