@@ -33,11 +33,11 @@ from torchlass.metrics._validation import check_overflow
 
 _DB = 10.0 / math.log(10.0)
 # Rows are processed in chunks of about this many samples on the CPU. With one thread,
-# 2 MiB of float64 per temporary stays in cache. With several, every op is a parallel
+# 2 MiB of float64 per buffer stays in cache. With several, every op is a parallel
 # region whose thread synchronisation costs far more than the op on a busy CPU, so the
-# chunks are larger and fewer (32 MiB of float64).
+# chunks are larger and fewer (16 MiB of float64 per buffer).
 _CHUNK_ELEMENTS = 1 << 18
-_THREADED_CHUNK_ELEMENTS = 1 << 22
+_THREADED_CHUNK_ELEMENTS = 1 << 21
 _WORK = torch.float64
 
 
@@ -74,7 +74,8 @@ def snr_family_loss(
     return _SNRFamilyLoss.apply(estimate, target, index, config, fn, check_finite)
 
 
-def _chunks(rows: int, length: int, device: torch.device) -> list[slice]:
+def chunk_rows(rows: int, length: int, device: torch.device) -> list[slice]:
+    """Slices of ``rows`` rows of ``length`` samples, one chunk each (see above)."""
     if device.type != "cpu":
         return [slice(0, rows)]
     elements = _CHUNK_ELEMENTS if torch.get_num_threads() == 1 else _THREADED_CHUNK_ELEMENTS
@@ -82,8 +83,24 @@ def _chunks(rows: int, length: int, device: torch.device) -> list[slice]:
     return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
 
 
-def _rows(x: torch.Tensor, index: torch.Tensor | None, chunk: slice) -> torch.Tensor:
-    """Rows ``chunk`` of ``x`` (rows ``index[chunk]`` if given) in float64."""
+class _Workspace:
+    """Float64 row buffers of one chunk's size, reused by every chunk.
+
+    A fresh temporary of that size per op would be fresh pages for the OS to map, which
+    costs more than the op itself.
+    """
+
+    def __init__(self, rows: int, length: int, device: torch.device, count: int) -> None:
+        self.buffers = [torch.empty(rows, length, dtype=_WORK, device=device)
+                        for _ in range(count)]
+
+    def take(self, i: int, rows: int) -> torch.Tensor:
+        return self.buffers[i][:rows]
+
+
+def _load(out: torch.Tensor, x: torch.Tensor, index: torch.Tensor | None, chunk: slice,
+          zero_mean: bool) -> torch.Tensor:
+    """Rows ``chunk`` of ``x`` (rows ``index[chunk]`` if given) into float64 ``out``."""
     if index is None:
         rows = x[chunk]
     elif chunk.stop - chunk.start == 1 and x.device.type == "cpu":
@@ -91,30 +108,17 @@ def _rows(x: torch.Tensor, index: torch.Tensor | None, chunk: slice) -> torch.Te
         rows = x[start:start + 1]
     else:
         rows = x.index_select(0, index[chunk])
-    return rows.to(_WORK)
-
-
-def _pair(x: torch.Tensor, s: torch.Tensor, index: torch.Tensor | None, chunk: slice,
-          zero_mean: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Estimate and target rows of ``chunk`` in float64, centred if ``zero_mean``."""
-    xc, sc = _rows(x, index, chunk), _rows(s, None, chunk)
+    out.copy_(rows)
     if zero_mean:
-        xc = xc - xc.mean(-1, keepdim=True)
-        sc = sc - sc.mean(-1, keepdim=True)
-    return xc, sc
+        out.sub_(out.mean(-1, keepdim=True))
+    return out
 
 
 def _dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    # One code path for every sum, so that an exact copy gives <x, s> == ||s||^2 bit for bit
-    # (then alpha == 1 and e == 0 exactly, which SI-SDR's gradient needs at an exact copy).
-    return (x * y).sum(-1)
-
-
-def _error(xc: torch.Tensor, sc: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
-    """``e = x - alpha s`` (``x - s`` without ``alpha``), formed sample by sample."""
-    if alpha is None:
-        return xc - sc
-    return torch.addcmul(xc, sc, alpha.unsqueeze(-1), value=-1.0)
+    # One routine, on buffers of one layout, for every sum: an exact copy then gives
+    # <x, s> == ||s||^2 bit for bit, so alpha == 1 and e == 0 exactly, which SI-SDR's
+    # gradient needs at an exact copy (its error energy is then only eps).
+    return torch.bmm(x.unsqueeze(1), y.unsqueeze(2)).view(-1)
 
 
 def _stats(x: torch.Tensor, s: torch.Tensor, index: torch.Tensor | None,
@@ -122,17 +126,22 @@ def _stats(x: torch.Tensor, s: torch.Tensor, index: torch.Tensor | None,
     """Per-row float64 ``(<x, s>, ||s||^2, ||e||^2)`` of the (centred) rows."""
     rows, length = s.shape
     stats = torch.zeros(3, rows, dtype=_WORK, device=s.device)
-    for chunk in _chunks(rows, length, s.device):
-        xc, sc = _pair(x, s, index, chunk, config.zero_mean)
+    chunks = chunk_rows(rows, length, s.device)
+    space = _Workspace(chunks[0].stop, length, s.device, 3)
+    for chunk in chunks:
+        n = chunk.stop - chunk.start
+        xc = _load(space.take(0, n), x, index, chunk, config.zero_mean)
+        sc = _load(space.take(1, n), s, None, chunk, config.zero_mean)
         energy = _dot(sc, sc)
-        alpha = None
         if config.scale_invariant:
             inner = _dot(xc, sc)
             alpha = (inner + config.eps) / (energy + config.eps)
+            e = torch.addcmul(xc, sc, alpha.unsqueeze(-1), value=-1.0, out=space.take(2, n))
             stats[0, chunk] = inner
+        else:
+            e = torch.sub(xc, sc, out=space.take(2, n))
         stats[1, chunk] = energy
-        error = _error(xc, sc, alpha)
-        stats[2, chunk] = _dot(error, error)
+        stats[2, chunk] = _dot(e, e)
     return stats
 
 
@@ -191,17 +200,29 @@ def _backward(grad: torch.Tensor, x: torch.Tensor, s: torch.Tensor, index: torch
     grad_x = torch.empty_like(x, memory_format=torch.contiguous_format) if need[0] else None
     grad_s = torch.empty_like(s, memory_format=torch.contiguous_format) if need[1] else None
     rows, length = s.shape
-    for chunk in _chunks(rows, length, s.device):
-        xc, sc = _pair(x, s, index, chunk, config.zero_mean)
-        e = _error(xc, sc, None if alpha is None else alpha[chunk])
+    chunks = chunk_rows(rows, length, s.device)
+    space = _Workspace(chunks[0].stop, length, s.device, 4)
+    for chunk in chunks:
+        n = chunk.stop - chunk.start
+        xc = _load(space.take(0, n), x, index, chunk, config.zero_mean)
+        sc = _load(space.take(1, n), s, None, chunk, config.zero_mean)
+        if alpha is None:
+            e = torch.sub(xc, sc, out=space.take(2, n))
+        else:
+            e = torch.addcmul(xc, sc, alpha[chunk].unsqueeze(-1), value=-1.0,
+                              out=space.take(2, n))
         for out, a, b in ((grad_x, a_x, b_x), (grad_s, a_s, b_s)):
             if out is None:
                 continue
-            g = torch.addcmul(a[chunk] * e, b[chunk], sc)
+            g = torch.mul(e, a[chunk], out=space.take(3, n)).addcmul_(sc, b[chunk])
             if config.zero_mean:  # the chain rule through the centring: project out the mean
-                g -= g.mean(-1, keepdim=True)
+                g.sub_(g.mean(-1, keepdim=True))
             if out is grad_x and index is not None:
-                out.index_copy_(0, index[chunk], g.to(out.dtype))
+                if n == 1 and out.device.type == "cpu":
+                    start = int(index[chunk.start])
+                    out[start:start + 1] = g
+                else:
+                    out.index_copy_(0, index[chunk], g.to(out.dtype))
             else:
                 out[chunk] = g
     return grad_x, grad_s

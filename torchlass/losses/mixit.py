@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from functools import lru_cache
+from typing import Any
 
 import torch
 
@@ -84,8 +85,9 @@ def _inner_products(estimates: torch.Tensor, mixtures: torch.Tensor, dtype: torc
 
 
 def _search_gram(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor,
-                 tau: float, eps: float, check_finite: bool) -> torch.Tensor:
-    """Best row of ``table`` per example for the thresholded SNR loss, from inner products.
+                 tau: float, eps: float, check_finite: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best row of ``table`` per example for the thresholded SNR loss, and its remix.
 
     A first ranking uses the Gram matrix of the inputs' own precision. Its errors
     ``||x||^2 - 2 <x, remix> + ||remix||^2`` cancel near a perfect remix, so
@@ -113,7 +115,7 @@ def _search_gram(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.T
 
 
 def _refine(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor,
-            best: torch.Tensor, tau: float, eps: float) -> torch.Tensor:
+            best: torch.Tensor, tau: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Re-rank every row of ``table`` in float64 around the current ``best`` assignment.
 
     With ``r_n = x_n - sum_m a_nm e_m`` the residual of ``best``, formed sample by sample,
@@ -121,16 +123,21 @@ def _refine(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor
     ``||r_n + sum_m d_nm e_m||^2 = ||r_n||^2 + 2 sum_m d_nm <r_n, e_m> + d_n^T G d_n``.
     Only the estimates that move enter, so the rounding scales with the error itself plus
     the moved estimates' energies, not with the mixture's: remixes within 1e-15 of
-    a mixture are still told apart.
+    a mixture are still told apart. Returns the best rows and their float64 remixes.
     """
     num_mixtures = mixtures.shape[1]
-    e, x = estimates.double(), mixtures.double()
-    floor = (tau * (x * x).sum(-1) + eps).unsqueeze(1)
+    batch, num_estimates, length = estimates.shape
+    stacked = estimates.new_empty(batch, num_mixtures + num_estimates, length,
+                                  dtype=torch.float64)  # (r; e), one buffer for the Gram
+    residual, e = stacked[:, :num_mixtures], stacked[:, num_mixtures:]
+    e.copy_(estimates)
+    residual.copy_(mixtures)
+    floor = (tau * torch.linalg.vector_norm(residual, dim=-1).square() + eps).unsqueeze(1)
     for _ in range(_REFINEMENTS):
         hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, e.device)
-        stacked = torch.cat([x - torch.bmm(hot_best, e), e], dim=1)  # (B, N + M, T)
+        residual.copy_(mixtures).baddbmm_(hot_best, e, alpha=-1.0)
         gram = torch.bmm(stacked, stacked.transpose(1, 2))
-        residual = gram[:, :num_mixtures, :num_mixtures].diagonal(dim1=1, dim2=2)
+        energy = gram[:, :num_mixtures, :num_mixtures].diagonal(dim1=1, dim2=2)
         cross = gram[:, :num_mixtures, num_mixtures:]  # <r_n, e_m>
         gram = gram[:, num_mixtures:, num_mixtures:]
         costs = []
@@ -138,14 +145,32 @@ def _refine(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor
             hot = _one_hot(table[start:start + _SEARCH_BLOCK], num_mixtures, torch.float64,
                            e.device)
             d = hot_best.unsqueeze(1) - hot  # (B, K, N, M); zeros contribute exactly 0
-            error = (residual.unsqueeze(1) + 2 * torch.einsum("bknm,bnm->bkn", d, cross)
+            error = (energy.unsqueeze(1) + 2 * torch.einsum("bknm,bnm->bkn", d, cross)
                      + torch.einsum("bknm,bmp,bknp->bkn", d, gram, d)).clamp_min(0.0)
             costs.append(torch.log10(error + floor).sum(-1))
         moved = _first_argmin(costs)
         if torch.equal(moved, best):
             break
         best = moved
-    return best
+    hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, e.device)
+    return best, torch.bmm(hot_best, e)
+
+
+class _ChosenRemix(torch.autograd.Function):
+    """The chosen remix, summed in float64 by the search; d remix / d estimates selects."""
+
+    @staticmethod
+    def forward(ctx: Any, estimates: torch.Tensor, assignment: torch.Tensor,
+                remix: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(assignment)
+        ctx.dtype = estimates.dtype
+        return remix.view_as(remix)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        (assignment,) = ctx.saved_tensors
+        index = assignment.unsqueeze(-1).expand(*assignment.shape, grad.shape[-1])
+        return grad.to(ctx.dtype).gather(1, index), None, None
 
 
 def _search_loss_fn(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor,
@@ -295,23 +320,23 @@ def mixit_loss(
         table = table[:num_mixtures ** (num_estimates - 1)]
     with torch.no_grad(), torch.autocast(estimates.device.type, enabled=False):
         if loss_fn is None:
-            best = _search_gram(estimates, mixtures, table, tau, eps, check_finite)
+            best, remix = _search_gram(estimates, mixtures, table, tau, eps, check_finite)
         else:
             best = _search_loss_fn(estimates, mixtures, table, loss_fn)
         assignment = table.to(best.device)[best]
     dtype = loss_dtype(common_dtype(estimates, mixtures))
-    # The default loss sums the remix in float64: a float32 sum would round an exact remix.
-    work = dtype if loss_fn is not None else torch.float64
-    with torch.autocast(estimates.device.type, enabled=False):
-        hot = _one_hot(assignment, num_mixtures, work, estimates.device)  # (B, N, M)
-        remix = torch.bmm(hot, estimates.to(work))
     if loss_fn is None:
+        # float64 remix from the search: a float32 sum would round an exact remix
+        remix = _ChosenRemix.apply(estimates, assignment, remix)
         config = LossConfig(scale_invariant=False, zero_mean=False, tau=tau, eps=eps)
         per_mixture = snr_family_loss(
             remix.reshape(-1, length), mixtures.reshape(-1, length), config, fn=fn,
             check_finite=check_finite,
         ).reshape(batch, num_mixtures).to(dtype)
     else:
+        with torch.autocast(estimates.device.type, enabled=False):
+            hot = _one_hot(assignment, num_mixtures, dtype, estimates.device)  # (B, N, M)
+            remix = torch.bmm(hot, estimates.to(dtype))
         per_mixture = call_loss_fn(loss_fn, remix, mixtures, fn)
     loss = reduce(per_mixture.sum(-1), reduction)
     return (loss, assignment) if return_assignment else loss

@@ -17,7 +17,7 @@ import torch
 
 from torchlass.errors import check_finite as _check_finite
 from torchlass.errors import check_ndim
-from torchlass.losses._fused import LossConfig, snr_family_loss
+from torchlass.losses._fused import LossConfig, chunk_rows, snr_family_loss
 from torchlass.losses._loss_fn import LossFn, call_loss_fn
 from torchlass.metrics._validation import (
     check_overflow,
@@ -46,12 +46,21 @@ def _pairwise_si_snr(estimates: torch.Tensor, targets: torch.Tensor, eps: float,
     The signals are centred in float64 *before* the products: centring a float32 product
     afterwards (``<x, y> - T mx my``) cancels when the DC offsets dwarf the signals.
     """
-    x, y = estimates.double(), targets.double()
-    x = x - x.mean(-1, keepdim=True)
-    y = y - y.mean(-1, keepdim=True)
-    cross = torch.bmm(x, y.transpose(1, 2))
-    est_energy = (x * x).sum(-1).unsqueeze(-1)
-    tgt_energy = (y * y).sum(-1).unsqueeze(-2)
+    batch, sources, length = estimates.shape
+    cross = estimates.new_empty(batch, sources, sources, dtype=torch.float64)
+    est_energy = estimates.new_empty(batch, sources, 1, dtype=torch.float64)
+    tgt_energy = estimates.new_empty(batch, 1, sources, dtype=torch.float64)
+    chunks = chunk_rows(batch, sources * length, estimates.device)
+    x, y = (estimates.new_empty(chunks[0].stop, sources, length, dtype=torch.float64)
+            for _ in range(2))
+    for chunk in chunks:
+        n = chunk.stop - chunk.start
+        xc, yc = x[:n].copy_(estimates[chunk]), y[:n].copy_(targets[chunk])
+        xc.sub_(xc.mean(-1, keepdim=True))
+        yc.sub_(yc.mean(-1, keepdim=True))
+        torch.bmm(xc, yc.transpose(1, 2), out=cross[chunk])
+        est_energy[chunk] = torch.linalg.vector_norm(xc, dim=-1).square().unsqueeze(-1)
+        tgt_energy[chunk] = torch.linalg.vector_norm(yc, dim=-1).square().unsqueeze(-2)
     if check_finite and not all(bool(torch.isfinite(t).all())
                                 for t in (cross, est_energy, tgt_energy)):
         _check_finite(estimates, "pit_loss", "estimates")
