@@ -47,6 +47,7 @@ _REMIX_BLOCK_ELEMENTS = 1 << 24  # remix samples held at once when loss_fn is gi
 # Re-rankings around the current best (see _refine). The first is exact up to rounding of
 # the best remix's own error; the others only run if it moved the choice.
 _REFINEMENTS = 3
+_GRAM_SAMPLES = 1 << 12  # samples per block of the float64 Gram matrix (see _residual_gram)
 
 
 @lru_cache(maxsize=32)
@@ -114,6 +115,29 @@ def _search_gram(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.T
     return _refine(estimates, mixtures, table, _first_argmin(costs), tau, eps)
 
 
+def _residual_gram(estimates: torch.Tensor, mixtures: torch.Tensor, hot: torch.Tensor,
+                   remix: torch.Tensor) -> torch.Tensor:
+    """Float64 Gram matrix of ``(r; e)``, ``r = x - hot e``; writes ``hot e`` to ``remix``.
+
+    Both are built block by block over time in one reused buffer, so an example's rows
+    stay in cache and no float64 copy of the inputs is ever whole.
+    """
+    batch, num_estimates, length = estimates.shape
+    num_mixtures = mixtures.shape[1]
+    size = num_mixtures + num_estimates
+    gram = estimates.new_zeros(batch, size, size, dtype=torch.float64)
+    buffer = estimates.new_empty(batch, size, min(length, _GRAM_SAMPLES), dtype=torch.float64)
+    for start in range(0, length, _GRAM_SAMPLES):
+        stop = min(start + _GRAM_SAMPLES, length)
+        block = buffer[..., :stop - start]
+        residual, e = block[:, :num_mixtures], block[:, num_mixtures:]
+        e.copy_(estimates[..., start:stop])
+        part = torch.bmm(hot, e, out=remix[..., start:stop])
+        residual.copy_(mixtures[..., start:stop]).sub_(part)
+        gram.baddbmm_(block, block.transpose(1, 2))
+    return gram
+
+
 def _refine(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor,
             best: torch.Tensor, tau: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Re-rank every row of ``table`` in float64 around the current ``best`` assignment.
@@ -125,35 +149,30 @@ def _refine(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor
     the moved estimates' energies, not with the mixture's: remixes within 1e-15 of
     a mixture are still told apart. Returns the best rows and their float64 remixes.
     """
-    num_mixtures = mixtures.shape[1]
-    batch, num_estimates, length = estimates.shape
-    stacked = estimates.new_empty(batch, num_mixtures + num_estimates, length,
-                                  dtype=torch.float64)  # (r; e), one buffer for the Gram
-    residual, e = stacked[:, :num_mixtures], stacked[:, num_mixtures:]
-    e.copy_(estimates)
-    residual.copy_(mixtures)
-    floor = (tau * torch.linalg.vector_norm(residual, dim=-1).square() + eps).unsqueeze(1)
+    batch, num_mixtures, length = mixtures.shape
+    power = torch.linalg.vector_norm(mixtures, dim=-1, dtype=torch.float64).square()
+    floor = (tau * power + eps).unsqueeze(1)
+    remix = estimates.new_empty(batch, num_mixtures, length, dtype=torch.float64)
     for _ in range(_REFINEMENTS):
-        hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, e.device)
-        residual.copy_(mixtures).baddbmm_(hot_best, e, alpha=-1.0)
-        gram = torch.bmm(stacked, stacked.transpose(1, 2))
+        hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, estimates.device)
+        gram = _residual_gram(estimates, mixtures, hot_best, remix)
         energy = gram[:, :num_mixtures, :num_mixtures].diagonal(dim1=1, dim2=2)
         cross = gram[:, :num_mixtures, num_mixtures:]  # <r_n, e_m>
         gram = gram[:, num_mixtures:, num_mixtures:]
         costs = []
         for start in range(0, table.shape[0], _SEARCH_BLOCK):
             hot = _one_hot(table[start:start + _SEARCH_BLOCK], num_mixtures, torch.float64,
-                           e.device)
+                           estimates.device)
             d = hot_best.unsqueeze(1) - hot  # (B, K, N, M); zeros contribute exactly 0
             error = (energy.unsqueeze(1) + 2 * torch.einsum("bknm,bnm->bkn", d, cross)
                      + torch.einsum("bknm,bmp,bknp->bkn", d, gram, d)).clamp_min(0.0)
             costs.append(torch.log10(error + floor).sum(-1))
         moved = _first_argmin(costs)
         if torch.equal(moved, best):
-            break
+            return best, remix
         best = moved
-    hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, e.device)
-    return best, torch.bmm(hot_best, e)
+    hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, estimates.device)
+    return best, torch.bmm(hot_best, estimates.double())
 
 
 class _ChosenRemix(torch.autograd.Function):
