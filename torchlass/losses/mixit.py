@@ -112,7 +112,7 @@ def _search_gram(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.T
         quadratic = torch.einsum("knm,bmp,knp->bkn", hot, gram, hot)
         error = (power.unsqueeze(1) - 2 * linear + quadratic).clamp_min(0.0)
         costs.append(torch.log10(error + floor.unsqueeze(1)).sum(-1))
-    return _refine(estimates, mixtures, table, _first_argmin(costs), tau, eps)
+    return _refine(estimates, mixtures, table, _first_argmin(costs), floor.unsqueeze(1))
 
 
 def _residual_gram(estimates: torch.Tensor, mixtures: torch.Tensor, hot: torch.Tensor,
@@ -139,7 +139,7 @@ def _residual_gram(estimates: torch.Tensor, mixtures: torch.Tensor, hot: torch.T
 
 
 def _refine(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor,
-            best: torch.Tensor, tau: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+            best: torch.Tensor, floor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Re-rank every row of ``table`` in float64 around the current ``best`` assignment.
 
     With ``r_n = x_n - sum_m a_nm e_m`` the residual of ``best``, formed sample by sample,
@@ -147,11 +147,10 @@ def _refine(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor
     ``||r_n + sum_m d_nm e_m||^2 = ||r_n||^2 + 2 sum_m d_nm <r_n, e_m> + d_n^T G d_n``.
     Only the estimates that move enter, so the rounding scales with the error itself plus
     the moved estimates' energies, not with the mixture's: remixes within 1e-15 of
-    a mixture are still told apart. Returns the best rows and their float64 remixes.
+    a mixture are still told apart. ``floor`` is ``tau ||x_n||^2 + eps``, shape
+    ``(B, 1, N)``. Returns the best rows and their float64 remixes.
     """
     batch, num_mixtures, length = mixtures.shape
-    power = torch.linalg.vector_norm(mixtures, dim=-1, dtype=torch.float64).square()
-    floor = (tau * power + eps).unsqueeze(1)
     remix = estimates.new_empty(batch, num_mixtures, length, dtype=torch.float64)
     for _ in range(_REFINEMENTS):
         hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, estimates.device)
