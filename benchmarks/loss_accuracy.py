@@ -10,11 +10,15 @@ float32. The reference is the same formula evaluated in float64 on the very same
 ``tests/loss_references.py``, exact to float64 rounding even at an exact copy. The rows
 have an RMS of 60 over 256 samples, so the energy is about 1e6. The float32 ``eps``
 floor then caps the SNR near 129 dB, and 120 dB is still resolved.
+
+``python benchmarks/loss_accuracy.py --timing`` also times forward plus backward of the
+losses at the full sizes of ``benchmarks/test_bench_losses.py`` (one thread, best of 5).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,7 @@ from torchmetrics.functional.audio import (
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from loss_references import F32_EPS, F64_EPS, snr_family_gradient, snr_family_loss
 
-from torchlass.losses import si_sdr_loss, snr_loss
+from torchlass.losses import mixit_loss, pit_loss, si_sdr_loss, snr_loss
 
 LEVELS = (60.0, 80.0, 100.0, 120.0, None)  # SNR of the estimate in dB; None: exact copy
 ROWS, LENGTH, RMS = 4, 256, 60.0
@@ -101,6 +105,38 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def _time(loss_fn, estimate: torch.Tensor, target: torch.Tensor, rounds: int = 5) -> float:
+    """Best wall time (ms) of loss + gradient with respect to the estimate."""
+    estimate = estimate.clone().requires_grad_(True)
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        torch.autograd.grad(loss_fn(estimate, target), estimate)
+        best = min(best, time.perf_counter() - start)
+    return 1e3 * best
+
+
+def timings() -> str:
+    """Markdown rows ``| call | ms |`` at the benchmark's full sizes."""
+    g = torch.Generator().manual_seed(0)
+    cases = []
+    s = torch.randn(16, 4, 160000, generator=g)
+    for fn in (si_sdr_loss, snr_loss):
+        cases.append((f"{fn.__name__} 16x4x160000", fn,
+                      s + 0.1 * torch.randn(s.shape, generator=g), s))
+    s = torch.randn(8, 4, 160000, generator=g)
+    cases.append(("pit_loss 8x4x160000", pit_loss,
+                  s.flip(1) + 0.1 * torch.randn(s.shape, generator=g), s))
+    for m in (4, 8):
+        sources = torch.randn(8, m, 32000, generator=g)
+        mixtures = torch.stack([sources[:, 0::2].sum(1), sources[:, 1::2].sum(1)], 1)
+        cases.append((f"mixit_loss M={m} 8x32000", mixit_loss,
+                      sources + 0.1 * torch.randn(sources.shape, generator=g), mixtures))
+    return "\n".join(f"| `{name}` | {_time(fn, x, y):.0f} ms |" for name, fn, x, y in cases)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     print(table())
+    if "--timing" in sys.argv[1:]:
+        print(timings())
