@@ -11,14 +11,15 @@ energies:
   from them, with ``e`` formed explicitly;
 * the backward pass forms ``e`` again and writes each gradient as ``a e + b s`` with
   per-row coefficients whose terms are each free of cancellation (see
-  :func:`_coefficients`), so at an exact copy the gradient of the SNR loss with respect to
-  the estimate is exactly zero, and that of SI-SDR is rounding of ``e`` away from float64.
+  ``_coefficients``). At an exact copy the gradient of the SNR loss with respect to the
+  estimate is therefore exactly zero. That of SI-SDR is its float64 value, since
+  ``alpha`` is then exactly 1 (all sums take one code path, see ``_dot``).
 
 Only per-row float64 scalars are saved for the backward pass. On the CPU rows are
-processed in chunks that fit in cache, so no temporary as large as the input is allocated
-(only the gradient itself); elsewhere (CUDA) the whole batch is one chunk. Autocast is
-disabled inside. Float64 energies that overflow (amplitudes above about 1e150) raise
-``ValueRangeError`` rather than return NaN.
+processed in chunks that fit in cache, in float64 buffers reused from chunk to chunk, so
+no temporary as large as the input is allocated (only the gradient itself); elsewhere
+(CUDA) the whole batch is one chunk. Autocast is disabled inside. Float64 energies that
+overflow (amplitudes above about 1e150) raise ``ValueRangeError`` rather than return NaN.
 """
 
 from __future__ import annotations
