@@ -12,6 +12,8 @@ gives the lowest loss. This is [`mixit_loss`][torchlass.losses.mixit_loss] with
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from torchlass.data.mixing import Mixture
@@ -51,7 +53,9 @@ def separation_loss(name: str, estimate: torch.Tensor, batch: Mixture, *,
                 f"(a separator with num_sources >= 2), got {tuple(estimate.shape)}"
             )
         clips = torch.cat([target, batch.interferer], dim=1)  # (batch, 2, time)
-        return mixit_loss(estimate[:, :, 0], clips, anchored=True, snr_max=mixit_snr_max)
+        # without return_assignment, mixit_loss returns the loss alone
+        return cast(torch.Tensor, mixit_loss(estimate[:, :, 0], clips, anchored=True,
+                                             snr_max=mixit_snr_max))
     if estimate.shape != target.shape:
         raise ShapeError(
             f"separation_loss(): {name!r} expected an estimate of the target's shape "
