@@ -131,7 +131,7 @@ def test_float32_loss_does_not_saturate_at_high_si_sdr():
     estimate = target + 3e-5 * torch.randn(4, 8000, generator=g)
     expected = ref.rows(ref.si_sdr_loss, np64(estimate), np64(target), eps=ref.F32_EPS)
     got = si_sdr_loss(estimate, target, reduction="none")
-    np.testing.assert_allclose(got.double().numpy(), expected, atol=0.05)
+    np.testing.assert_allclose(got.double().numpy(), expected, atol=1e-4)
     cos2 = torch.linalg.vecdot(estimate, target) ** 2 / (
         torch.linalg.vecdot(estimate, estimate) * torch.linalg.vecdot(target, target))
     saturated = 10 * torch.log10((1 - cos2).clamp_min(1e-30) / cos2)
@@ -195,7 +195,7 @@ def test_float32_gradient_matches_float64_autograd_reference(loss):
         value = lam * snr_term(x64, t64, False) + (1 - lam) * si_term(
             x64, t64, kw.get("zero_mean", True))
     value.mean().backward()
-    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -232,7 +232,7 @@ def test_documented_edge_values():
 
 @pytest.mark.parametrize("scale", [1e-20, 1e25])
 def test_tiny_and_huge_float32_amplitudes(scale):
-    """Huge energies overflow float32 sums and are recomputed in float64, gradients too."""
+    """Energies are summed in float64, so huge float32 ones do not overflow, gradients too."""
     estimate, target = pair((3, 100), seed=11, dtype=torch.float32)
     x = (estimate * scale).requires_grad_(True)
     t = target * scale
@@ -271,7 +271,7 @@ def test_chunked_cpu_path_equals_one_chunk(monkeypatch):
 
 
 @pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_id)
-def test_autocast_bfloat16_accumulates_in_float32(loss):
+def test_autocast_bfloat16_gives_float32_losses(loss):
     estimate, target = pair((2, 300), seed=13, dtype=torch.bfloat16)
     x = estimate.clone().requires_grad_(True)
     with torch.autocast("cpu", dtype=torch.bfloat16):

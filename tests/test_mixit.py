@@ -1,4 +1,4 @@
-"""mixit_loss against a brute-force float64 MixIT over every assignment."""
+"""mixit_loss, plain and query-anchored, against a brute-force float64 MixIT."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from torchlass.data import Mixture
 from torchlass.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from torchlass.losses import MixITLoss, l1_loss, mixit_loss, si_sdr_loss, snr_loss
+from torchlass.recipes import separation_loss
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -210,6 +212,81 @@ def test_module_equals_function():
     assert loss.shape == (2,) and assign.shape == (2, 4)
 
 
+# -------------------------------------------------------------- query-anchored MixIT
+
+
+def anchored_brute_force(estimates, mixtures, tau, pair_loss=None):
+    """Best loss and first best assignment among those sending estimate 0 to mixture 0."""
+    e, m = np64(estimates), np64(mixtures)
+    (batch, num_est, _), num_mix = e.shape, m.shape[1]
+    pair_loss = pair_loss or functools.partial(ref.snr_loss, eps=EPS64, tau=tau)
+    best_loss, best_assign = [], []
+    for b in range(batch):
+        options = []
+        for rest in itertools.product(range(num_mix), repeat=num_est - 1):
+            assign = (0, *rest)
+            options.append((sum(pair_loss(sum((e[b, k] for k in range(num_est)
+                                               if assign[k] == n), np.zeros_like(m[b, n])),
+                                          m[b, n]) for n in range(num_mix)), assign))
+        loss, assign = min(options, key=lambda option: option[0])  # min keeps the first
+        best_loss.append(loss)
+        best_assign.append(assign)
+    return np.array(best_loss), np.array(best_assign)
+
+
+@pytest.mark.parametrize(("num_est", "num_mix"), [(2, 2), (3, 2), (4, 2), (4, 3)])
+@pytest.mark.parametrize("snr_max", [25.0, None])
+def test_anchored_matches_brute_force_over_anchored_assignments(num_est, num_mix, snr_max):
+    estimates, mixtures = problem(3, num_est, num_mix, seed=num_est + 7 * num_mix)
+    estimates = estimates.flip(1)  # the unanchored best rarely sends estimate 0 to mixture 0
+    tau = 0.0 if snr_max is None else 10 ** (-snr_max / 10)
+    want, want_assign = anchored_brute_force(estimates, mixtures, tau)
+    loss, assign = mixit_loss(estimates, mixtures, snr_max=snr_max, anchored=True,
+                              reduction="none", return_assignment=True)
+    np.testing.assert_allclose(loss.numpy(), want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(assign.numpy(), want_assign)
+    free = mixit_loss(estimates, mixtures, snr_max=snr_max, reduction="none")
+    assert bool((free <= loss + 1e-12).all())
+    torch.testing.assert_close(mixit_loss(estimates, mixtures, snr_max=snr_max, anchored=True,
+                                          reduction="sum"), loss.sum())
+
+
+def test_anchored_with_loss_fn():
+    estimates, mixtures = problem(2, 3, 2, seed=21)
+    pair = functools.partial(l1_loss, reduction="none")
+    want, want_assign = anchored_brute_force(
+        estimates, mixtures, 0.0, pair_loss=lambda x, y: float(np.mean(np.abs(x - y))))
+    loss, assign = mixit_loss(estimates, mixtures, loss_fn=pair, anchored=True,
+                              reduction="none", return_assignment=True)
+    np.testing.assert_allclose(loss.numpy(), want, rtol=1e-12)
+    np.testing.assert_array_equal(assign.numpy(), want_assign)
+
+
+def test_anchored_gradcheck_batch_equals_items_and_module():
+    estimates, mixtures = problem(2, 3, 2, length=16, seed=3)
+    estimates.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda e: mixit_loss(e, mixtures, snr_max=20.0, anchored=True), (estimates,))
+    whole = mixit_loss(estimates, mixtures, anchored=True, reduction="none")
+    items = [mixit_loss(estimates[i:i + 1], mixtures[i:i + 1], anchored=True)
+             for i in range(2)]
+    torch.testing.assert_close(whole, torch.stack(items))
+    torch.testing.assert_close(MixITLoss(anchored=True, reduction="none")(estimates, mixtures),
+                               whole)
+
+
+def test_the_mixit_training_objective_is_anchored_mixit():
+    rng = np.random.default_rng(0)
+    est = rng.standard_normal((3, 3, 1, 50))
+    target, other = rng.standard_normal((2, 3, 1, 50))
+    batch = Mixture(torch.from_numpy(target + other), torch.from_numpy(target),
+                    torch.from_numpy(other), torch.zeros(3))
+    got = separation_loss("mixit", torch.from_numpy(est), batch, mixit_snr_max=25.0)
+    clips = torch.from_numpy(np.concatenate([target, other], axis=1))
+    want, _ = anchored_brute_force(torch.from_numpy(est[:, :, 0]), clips, 10 ** -2.5)
+    np.testing.assert_allclose(float(got), want.mean(), rtol=1e-10)
+
+
 # ---------------------------------------------------------------------- hypothesis
 
 
@@ -281,6 +358,9 @@ def test_bad_input_messages():
     with pytest.raises(ValueRangeError, match=r"mixit_loss\(\): arguments 'estimates' and "
                                               r"'mixtures' give N\*\*M = 2\*\*21 assignments"):
         mixit_loss(torch.randn(1, 21, 4), torch.randn(1, 2, 4))
+    with pytest.raises(ValueRangeError, match=r"mixit_loss\(\): arguments 'estimates' and "
+                                              r"'mixtures' give N\*\*\(M-1\) = 2\*\*21 "):
+        mixit_loss(torch.randn(1, 22, 4), torch.randn(1, 2, 4), anchored=True)
     with pytest.raises(ValueRangeError, match=r"mixit_loss\(\): argument 'reduction'"):
         mixit_loss(good_est, good_mix, reduction="avg")
     with pytest.raises(ValueRangeError, match=r"mixit_loss\(\): argument 'snr_max'"):

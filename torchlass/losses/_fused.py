@@ -1,15 +1,25 @@
 """Fused forward and backward of the SNR-family losses (SNR, SI-SDR, thresholded SNR).
 
 Every one of these losses is ``10 log10(D) - 10 log10(N)`` for per-row energies ``N``
-(the reference part) and ``D`` (the error, plus an optional relative floor), so its
-gradient with respect to each signal is a per-row combination ``p * s + q * x + r`` of the
-two inputs. The autograd function below computes the few per-row sums in one pass, forms
-the error explicitly (no ``1 - cos^2`` cancellation), saves only the per-row scalars,
-and writes the gradient in a second pass. On the CPU the rows are processed in chunks
-that fit in cache, so no temporary as large as the input is allocated (only the gradient
-itself); elsewhere
-(CUDA) the whole batch is one chunk. Sums use float32 at least, float64 for float64
-inputs; autocast is disabled inside.
+(the reference part) and ``D`` (the error energy, plus an optional relative floor). Near a
+perfect estimate ``D`` is tiny and the loss is steep, so both passes work from the error
+``e`` itself (``x - s``, or ``x - alpha s`` for SI-SDR), never from differences of large
+energies:
+
+* the rows are read into float64, where products of float32 samples are exact, and
+  centred there when ``zero_mean``; ``<x, s>``, ``||s||^2`` and ``||e||^2`` are summed
+  from them, with ``e`` formed explicitly;
+* the backward pass forms ``e`` again and writes each gradient as ``a e + b s`` with
+  per-row coefficients whose terms are each free of cancellation (see
+  ``_coefficients``). At an exact copy the gradient of the SNR loss with respect to the
+  estimate is therefore exactly zero. That of SI-SDR is its float64 value, since
+  ``alpha`` is then exactly 1 (all sums take one code path, see ``_dot``).
+
+Only per-row float64 scalars are saved for the backward pass. On the CPU rows are
+processed in chunks that fit in cache, in float64 buffers reused from chunk to chunk, so
+no temporary as large as the input is allocated (only the gradient itself); elsewhere
+(CUDA) the whole batch is one chunk. Autocast is disabled inside. Float64 energies that
+overflow (amplitudes above about 1e150) raise ``ValueRangeError`` rather than return NaN.
 """
 
 from __future__ import annotations
@@ -20,14 +30,16 @@ from typing import Any, NamedTuple
 import torch
 
 from torchlass.checks import check_finite as _check_finite
+from torchlass.checks import check_overflow
 
 _DB = 10.0 / math.log(10.0)
 # Rows are processed in chunks of about this many samples on the CPU. With one thread,
-# 1 MiB of float32 per temporary stays in cache. With several, every op is a parallel
+# 2 MiB of float64 per buffer stays in cache. With several, every op is a parallel
 # region whose thread synchronisation costs far more than the op on a busy CPU, so the
-# chunks are larger and fewer (16 MiB, still under glibc's 32 MiB mmap threshold).
+# chunks are larger and fewer (16 MiB of float64 per buffer).
 _CHUNK_ELEMENTS = 1 << 18
-_THREADED_CHUNK_ELEMENTS = 1 << 22
+_THREADED_CHUNK_ELEMENTS = 1 << 21
+_WORK = torch.float64
 
 
 class LossConfig(NamedTuple):
@@ -55,13 +67,16 @@ def snr_family_loss(
     ``alpha = (<x, s> + eps) / (||s||^2 + eps)``, ``N = alpha^2 ||s||^2 + eps``,
     ``D = ||alpha s - x||^2 + tau alpha^2 ||s||^2 + eps``. ``zero_mean`` centres both
     rows first. ``index`` pairs target row ``i`` with estimate row ``index[i]`` (a
-    permutation of the rows); with ``check_finite`` a non-finite input raises
-    ``NonFiniteError`` naming ``fn``, and a float32 overflow is redone in float64.
+    permutation of the rows). With ``check_finite`` a non-finite input raises
+    ``NonFiniteError`` naming ``fn``, and energies that overflow float64 raise
+    ``ValueRangeError``; without it neither is checked (no GPU sync). The result is
+    float64 for float64 inputs, float32 otherwise.
     """
     return _SNRFamilyLoss.apply(estimate, target, index, config, fn, check_finite)
 
 
-def _chunks(rows: int, length: int, device: torch.device) -> list[slice]:
+def chunk_rows(rows: int, length: int, device: torch.device) -> list[slice]:
+    """Slices of ``rows`` rows of ``length`` samples, one chunk each (see above)."""
     if device.type != "cpu":
         return [slice(0, rows)]
     elements = _CHUNK_ELEMENTS if torch.get_num_threads() == 1 else _THREADED_CHUNK_ELEMENTS
@@ -69,9 +84,24 @@ def _chunks(rows: int, length: int, device: torch.device) -> list[slice]:
     return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
 
 
-def _rows(x: torch.Tensor, index: torch.Tensor | None, chunk: slice, dtype: torch.dtype
-          ) -> torch.Tensor:
-    """Rows ``chunk`` of ``x`` (rows ``index[chunk]`` if given) in ``dtype``."""
+class _Workspace:
+    """Float64 row buffers of one chunk's size, reused by every chunk.
+
+    A fresh temporary of that size per op would be fresh pages for the OS to map, which
+    costs more than the op itself.
+    """
+
+    def __init__(self, rows: int, length: int, device: torch.device, count: int) -> None:
+        self.buffers = [torch.empty(rows, length, dtype=_WORK, device=device)
+                        for _ in range(count)]
+
+    def take(self, i: int, rows: int) -> torch.Tensor:
+        return self.buffers[i][:rows]
+
+
+def _load(out: torch.Tensor, x: torch.Tensor, index: torch.Tensor | None, chunk: slice,
+          zero_mean: bool) -> torch.Tensor:
+    """Rows ``chunk`` of ``x`` (rows ``index[chunk]`` if given) into float64 ``out``."""
     if index is None:
         rows = x[chunk]
     elif chunk.stop - chunk.start == 1 and x.device.type == "cpu":
@@ -79,97 +109,124 @@ def _rows(x: torch.Tensor, index: torch.Tensor | None, chunk: slice, dtype: torc
         rows = x[start:start + 1]
     else:
         rows = x.index_select(0, index[chunk])
-    return rows.to(dtype)
+    out.copy_(rows)
+    if zero_mean:
+        out.sub_(out.mean(-1, keepdim=True))
+    return out
 
 
-def _squared_norm(x: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(x, dim=-1).square()
+def _dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    # One routine, on buffers of one layout, for every sum: an exact copy then gives
+    # <x, s> == ||s||^2 bit for bit, so alpha == 1 and e == 0 exactly, which SI-SDR's
+    # gradient needs at an exact copy (its error energy is then only eps).
+    return torch.bmm(x.unsqueeze(1), y.unsqueeze(2)).view(-1)
 
 
-def _stats(x: torch.Tensor, s: torch.Tensor, index: torch.Tensor | None, config: LossConfig,
-           dtype: torch.dtype) -> torch.Tensor:
-    """Per-row ``(mean_x, mean_s, <x,s>, ||s||^2, ||error||^2)`` of the centred rows."""
+def _stats(x: torch.Tensor, s: torch.Tensor, index: torch.Tensor | None,
+           config: LossConfig) -> torch.Tensor:
+    """Per-row float64 ``(<x, s>, ||s||^2, ||e||^2)`` of the (centred) rows."""
     rows, length = s.shape
-    stats = torch.zeros(5, rows, dtype=dtype, device=s.device)
-    for chunk in _chunks(rows, length, s.device):
-        xc, sc = _rows(x, index, chunk, dtype), _rows(s, None, chunk, dtype)
-        if config.zero_mean:
-            mean_x, mean_s = xc.mean(-1, keepdim=True), sc.mean(-1, keepdim=True)
-            xc, sc = xc - mean_x, sc - mean_s
-            stats[0, chunk], stats[1, chunk] = mean_x.squeeze(-1), mean_s.squeeze(-1)
-        energy = _squared_norm(sc)
+    stats = torch.zeros(3, rows, dtype=_WORK, device=s.device)
+    chunks = chunk_rows(rows, length, s.device)
+    space = _Workspace(chunks[0].stop, length, s.device, 3)
+    for chunk in chunks:
+        n = chunk.stop - chunk.start
+        xc = _load(space.take(0, n), x, index, chunk, config.zero_mean)
+        sc = _load(space.take(1, n), s, None, chunk, config.zero_mean)
+        energy = _dot(sc, sc)
         if config.scale_invariant:
-            inner = torch.bmm(xc.unsqueeze(1), sc.unsqueeze(2)).view(-1)
+            inner = _dot(xc, sc)
             alpha = (inner + config.eps) / (energy + config.eps)
-            # x - alpha s is minus the error: same norm, one fused op.
-            error = torch.addcmul(xc, sc, alpha.unsqueeze(-1), value=-1.0)
-            stats[2, chunk] = inner
+            e = torch.addcmul(xc, sc, alpha.unsqueeze(-1), value=-1.0, out=space.take(2, n))
+            stats[0, chunk] = inner
         else:
-            error = sc - xc
-        stats[3, chunk] = energy
-        stats[4, chunk] = _squared_norm(error)
+            e = torch.sub(xc, sc, out=space.take(2, n))
+        stats[1, chunk] = energy
+        stats[2, chunk] = _dot(e, e)
     return stats
 
 
 def _energies(stats: torch.Tensor, config: LossConfig
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(alpha, N, D)`` in float64 from the per-row sums (``alpha = 1`` for SNR)."""
-    inner, energy, error = stats[2].double(), stats[3].double(), stats[4].double()
-    eps, tau = config.eps, config.tau
+              ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """``(alpha, N, D)`` from the per-row sums (``alpha`` is ``None`` for SNR)."""
+    inner, energy, error = stats
     if config.scale_invariant:
-        alpha = (inner + eps) / (energy + eps)
+        alpha = (inner + config.eps) / (energy + config.eps)
         reference = alpha.square() * energy
     else:
-        alpha = torch.ones_like(energy)
-        reference = energy
-    return alpha, reference + eps, error + tau * reference + eps
+        alpha, reference = None, energy
+    return alpha, reference + config.eps, error + config.tau * reference + config.eps
 
 
 def _coefficients(stats: torch.Tensor, config: LossConfig, grad: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(p_x, q_x, p_s, q_s)``: d loss/dx = p_x s~ + q_x x~ and d loss/ds = p_s s~ + q_s x~."""
-    inner, energy = stats[2].double(), stats[3].double()
+    """``(a_x, b_x, a_s, b_s)``: d loss/dx = a_x e + b_x s and d loss/ds = a_s e + b_s s.
+
+    Write ``E = ||s||^2``, ``beta = E + eps`` and
+    ``rho = 1/N - tau/D = (||e||^2 + (1 - tau) eps) / (D N)``. This closed form of the
+    difference is what keeps the coefficients exact when ``D`` approaches ``tau N``.
+
+    * SNR: ``dL/dx = (2/D) e`` and ``dL/ds = -(2/D) e - 2 rho s``.
+    * SI-SDR: ``dalpha/dx = s / beta`` and ``dalpha/ds = (e - alpha s) / beta``. Also
+      ``<s, e> = eps (<x, s> - E) / beta`` exactly, and
+      ``kappa = dL/dalpha = -2 alpha E rho - 2 <s, e> / D``. Then
+      ``dL/dx = (2/D) e + (kappa / beta) s``,
+      ``dL/ds = (kappa / beta - 2 alpha / D) e + sigma s``, where
+      ``sigma = 2 alpha^2 (tau/D - 1/N) + 2 alpha <s, e> / D - alpha kappa / beta`` and
+      ``1 - E / beta = eps / beta`` turn it into
+      ``(2 alpha eps / beta) ((<x, s> - E) / (beta D) - alpha rho)``.
+
+    Every factor of ``dB = 10 / ln 10`` and the incoming gradient are included.
+    """
+    inner, energy, error = stats
     eps, tau = config.eps, config.tau
     alpha, num, den = _energies(stats, config)
-    g = grad.double() * _DB
-    if config.scale_invariant:
-        beta = energy + eps
-        # <alpha s - x, s> = eps (||s||^2 - <x, s>) / beta, exactly, without cancellation.
-        error_dot_s = eps * (energy - inner) / beta
-        d_alpha = 2 * (error_dot_s + tau * alpha * energy) / den - 2 * alpha * energy / num
-        p_x = d_alpha / beta - 2 * alpha / den
-        q_x = 2 / den
-        p_s = (-2 * alpha * d_alpha / beta
-               + 2 * alpha.square() * (1 + tau) / den - 2 * alpha.square() / num)
-        q_s = p_x
-    else:
-        p_x, q_x = -2 / den, 2 / den
-        p_s, q_s = 2 * (1 + tau) / den - 2 / num, -2 / den
-    return g * p_x, g * q_x, g * p_s, g * q_s
+    g = grad.to(_WORK) * _DB
+    rho = (error + (1.0 - tau) * eps) / den / num
+    if alpha is None:
+        return g * 2 / den, torch.zeros_like(g), -g * 2 / den, -g * 2 * rho
+    beta = energy + eps
+    error_dot_s = eps * (inner - energy) / beta
+    kappa = -2 * alpha * energy * rho - 2 * error_dot_s / den
+    sigma = 2 * alpha * eps / beta * ((inner - energy) / (beta * den) - alpha * rho)
+    return g * 2 / den, g * kappa / beta, g * (kappa / beta - 2 * alpha / den), g * sigma
 
 
-def _write_gradient(out: torch.Tensor, own: torch.Tensor, other: torch.Tensor,
-                    pairing: torch.Tensor | None, p: torch.Tensor, q: torch.Tensor,
-                    shift: torch.Tensor | None, dtype: torch.dtype) -> None:
-    """``out[i] = p[i] * other[pairing[i]] + q[i] * own[i] - shift[i]``, chunk by chunk.
-
-    ``own`` is the tensor the gradient belongs to, ``other`` its partner in the loss, and
-    ``pairing[i]`` the partner row of row ``i`` (``None``: the same row).
-    """
-    rows, length = own.shape
-    p, q = p.to(dtype).unsqueeze(-1), q.to(dtype).unsqueeze(-1)
-    minus_shift = None if shift is None else (-shift).to(dtype).unsqueeze(-1)
-    direct = out.dtype == dtype
-    for chunk in _chunks(rows, length, own.device):
-        partner, mine = _rows(other, pairing, chunk, dtype), _rows(own, None, chunk, dtype)
-        target = out[chunk] if direct else None
-        if minus_shift is None:
-            grad = torch.mul(partner, p[chunk], out=target)
+def _backward(grad: torch.Tensor, x: torch.Tensor, s: torch.Tensor, index: torch.Tensor | None,
+              stats: torch.Tensor, config: LossConfig, need: tuple[bool, bool]
+              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Gradients with respect to ``x`` (estimate) and ``s`` (target), chunk by chunk."""
+    a_x, b_x, a_s, b_s = (c.unsqueeze(-1) for c in _coefficients(stats, config, grad))
+    alpha = _energies(stats, config)[0]
+    grad_x = torch.empty_like(x, memory_format=torch.contiguous_format) if need[0] else None
+    grad_s = torch.empty_like(s, memory_format=torch.contiguous_format) if need[1] else None
+    rows, length = s.shape
+    chunks = chunk_rows(rows, length, s.device)
+    space = _Workspace(chunks[0].stop, length, s.device, 4)
+    for chunk in chunks:
+        n = chunk.stop - chunk.start
+        xc = _load(space.take(0, n), x, index, chunk, config.zero_mean)
+        sc = _load(space.take(1, n), s, None, chunk, config.zero_mean)
+        if alpha is None:
+            e = torch.sub(xc, sc, out=space.take(2, n))
         else:
-            grad = torch.addcmul(minus_shift[chunk], partner, p[chunk], out=target)
-        grad.addcmul_(mine, q[chunk])
-        if not direct:
-            out[chunk] = grad
+            e = torch.addcmul(xc, sc, alpha[chunk].unsqueeze(-1), value=-1.0,
+                              out=space.take(2, n))
+        for out, a, b in ((grad_x, a_x, b_x), (grad_s, a_s, b_s)):
+            if out is None:
+                continue
+            g = torch.mul(e, a[chunk], out=space.take(3, n)).addcmul_(sc, b[chunk])
+            if config.zero_mean:  # the chain rule through the centring: project out the mean
+                g.sub_(g.mean(-1, keepdim=True))
+            if out is grad_x and index is not None:
+                if n == 1 and out.device.type == "cpu":
+                    start = int(index[chunk.start])
+                    out[start:start + 1] = g
+                else:
+                    out.index_copy_(0, index[chunk], g.to(out.dtype))
+            else:
+                out[chunk] = g
+    return grad_x, grad_s
 
 
 class _SNRFamilyLoss(torch.autograd.Function):
@@ -177,40 +234,24 @@ class _SNRFamilyLoss(torch.autograd.Function):
     def forward(ctx: Any, estimate: torch.Tensor, target: torch.Tensor,
                 index: torch.Tensor | None, config: LossConfig, fn: str,
                 check_finite: bool) -> torch.Tensor:
-        dtype = out_dtype = (
+        out_dtype = (
             torch.float64 if torch.float64 in (estimate.dtype, target.dtype) else torch.float32)
         with torch.autocast(estimate.device.type, enabled=False):
-            stats = _stats(estimate, target, index, config, dtype)
+            stats = _stats(estimate, target, index, config)
             if check_finite and not bool(torch.isfinite(stats).all()):
                 _check_finite(estimate, fn, "estimate")
                 _check_finite(target, fn, "target")
-                dtype = torch.float64  # float32 energies overflowed: redo in float64
-                stats = _stats(estimate, target, index, config, dtype)
+                check_overflow(stats, fn)
             _, num, den = _energies(stats, config)
         ctx.save_for_backward(estimate, target, index, stats)
-        ctx.config, ctx.dtype = config, dtype
+        ctx.config = config
         return (_DB * (torch.log(den) - torch.log(num))).to(out_dtype)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         estimate, target, index, stats = ctx.saved_tensors
-        config, dtype = ctx.config, ctx.dtype
-        grad_estimate = grad_target = None
         with torch.autocast(estimate.device.type, enabled=False):
-            p_x, q_x, p_s, q_s = _coefficients(stats, config, grad)
-            means = (stats[0].double(), stats[1].double()) if config.zero_mean else None
-            if ctx.needs_input_grad[0]:
-                # Rows follow the targets; estimate row index[i] pairs with target row i.
-                inverse = None if index is None else torch.argsort(index)
-                p, q = (p_x, q_x) if inverse is None else (p_x[inverse], q_x[inverse])
-                shift = None
-                if means is not None:
-                    shift = p_x * means[1] + q_x * means[0]
-                    shift = shift if inverse is None else shift[inverse]
-                grad_estimate = torch.empty_like(estimate, memory_format=torch.contiguous_format)
-                _write_gradient(grad_estimate, estimate, target, inverse, p, q, shift, dtype)
-            if ctx.needs_input_grad[1]:
-                shift = None if means is None else q_s * means[0] + p_s * means[1]
-                grad_target = torch.empty_like(target, memory_format=torch.contiguous_format)
-                _write_gradient(grad_target, target, estimate, index, q_s, p_s, shift, dtype)
+            grad_estimate, grad_target = _backward(
+                grad, estimate, target, index, stats, ctx.config,
+                (ctx.needs_input_grad[0], ctx.needs_input_grad[1]))
         return grad_estimate, grad_target, None, None, None, None

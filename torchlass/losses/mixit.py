@@ -13,8 +13,8 @@ chosen remix only.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import torch
 
@@ -23,6 +23,7 @@ from torchlass.checks import check_finite as _check_finite
 from torchlass.checks import (
     check_min_length,
     check_ndim,
+    check_overflow,
     check_real_floating,
     check_reduction,
     common_dtype,
@@ -32,6 +33,7 @@ from torchlass.checks import (
 )
 from torchlass.errors import ShapeError, ValueRangeError
 from torchlass.losses._fused import LossConfig, snr_family_loss
+from torchlass.losses._loss_fn import LossFn, call_loss_fn
 from torchlass.losses.snr import threshold_tau
 
 __all__ = ["mixit_loss"]
@@ -39,8 +41,10 @@ __all__ = ["mixit_loss"]
 MAX_ASSIGNMENTS = 1 << 20
 _SEARCH_BLOCK = 1 << 12  # assignments ranked at once by the Gram-matrix search
 _REMIX_BLOCK_ELEMENTS = 1 << 24  # remix samples held at once when loss_fn is given
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# Re-rankings around the current best (see _refine). The first is exact up to rounding of
+# the best remix's own error; the others only run if it moved the choice.
+_REFINEMENTS = 3
+_GRAM_SAMPLES = 1 << 12  # samples per block of the float64 Gram matrix (see _residual_gram)
 
 
 @lru_cache(maxsize=32)
@@ -78,18 +82,24 @@ def _inner_products(estimates: torch.Tensor, mixtures: torch.Tensor, dtype: torc
     return gram, cross, power
 
 
-def _search_gram(estimates: torch.Tensor, mixtures: torch.Tensor, tau: float, eps: float,
-                 check_finite: bool) -> torch.Tensor:
-    """Best assignment per example for the thresholded SNR loss, from inner products."""
-    num_mixtures, num_estimates = mixtures.shape[1], estimates.shape[1]
+def _search_gram(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor,
+                 tau: float, eps: float, check_finite: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best row of ``table`` per example for the thresholded SNR loss, and its remix.
+
+    A first ranking uses the Gram matrix of the inputs' own precision. Its errors
+    ``||x||^2 - 2 <x, remix> + ||remix||^2`` cancel near a perfect remix, so
+    :func:`_refine` then re-ranks every assignment in float64 around the best one.
+    """
+    num_mixtures = mixtures.shape[1]
     dtype = loss_dtype(common_dtype(estimates, mixtures))
     gram, cross, power = _inner_products(estimates, mixtures, dtype)
     if check_finite and not all(bool(torch.isfinite(t).all()) for t in (gram, cross, power)):
         _check_finite(estimates, "mixit_loss", "estimates")
         _check_finite(mixtures, "mixit_loss", "mixtures")
         gram, cross, power = _inner_products(estimates, mixtures, torch.float64)  # overflow
+        check_overflow(torch.cat([gram.flatten(1), cross.flatten(1), power], 1), "mixit_loss")
     floor = tau * power + eps  # the -10 log10(||x||^2 + eps) term does not depend on k
-    table = _assignment_table(num_mixtures, num_estimates)
     costs = []
     for start in range(0, table.shape[0], _SEARCH_BLOCK):
         hot = _one_hot(table[start:start + _SEARCH_BLOCK], num_mixtures, torch.float64,
@@ -99,15 +109,90 @@ def _search_gram(estimates: torch.Tensor, mixtures: torch.Tensor, tau: float, ep
         quadratic = torch.einsum("knm,bmp,knp->bkn", hot, gram, hot)
         error = (power.unsqueeze(1) - 2 * linear + quadratic).clamp_min(0.0)
         costs.append(torch.log10(error + floor.unsqueeze(1)).sum(-1))
-    return _first_argmin(costs)
+    return _refine(estimates, mixtures, table, _first_argmin(costs), floor.unsqueeze(1))
 
 
-def _search_loss_fn(estimates: torch.Tensor, mixtures: torch.Tensor, loss_fn: LossFn
-                    ) -> torch.Tensor:
-    """Best assignment per example for an arbitrary per-mixture loss (every remix scored)."""
+def _residual_gram(estimates: torch.Tensor, mixtures: torch.Tensor, hot: torch.Tensor,
+                   remix: torch.Tensor) -> torch.Tensor:
+    """Float64 Gram matrix of ``(r; e)``, ``r = x - hot e``; writes ``hot e`` to ``remix``.
+
+    Both are built block by block over time in one reused buffer, so an example's rows
+    stay in cache and no float64 copy of the inputs is ever whole.
+    """
     batch, num_estimates, length = estimates.shape
     num_mixtures = mixtures.shape[1]
-    table = _assignment_table(num_mixtures, num_estimates)
+    size = num_mixtures + num_estimates
+    gram = estimates.new_zeros(batch, size, size, dtype=torch.float64)
+    buffer = estimates.new_empty(batch, size, min(length, _GRAM_SAMPLES), dtype=torch.float64)
+    for start in range(0, length, _GRAM_SAMPLES):
+        stop = min(start + _GRAM_SAMPLES, length)
+        block = buffer[..., :stop - start]
+        residual, e = block[:, :num_mixtures], block[:, num_mixtures:]
+        e.copy_(estimates[..., start:stop])
+        part = torch.bmm(hot, e, out=remix[..., start:stop])
+        residual.copy_(mixtures[..., start:stop]).sub_(part)
+        gram.baddbmm_(block, block.transpose(1, 2))
+    return gram
+
+
+def _refine(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor,
+            best: torch.Tensor, floor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-rank every row of ``table`` in float64 around the current ``best`` assignment.
+
+    With ``r_n = x_n - sum_m a_nm e_m`` the residual of ``best``, formed sample by sample,
+    and ``d = a - a'`` the change to another assignment ``a'``, that assignment's error is
+    ``||r_n + sum_m d_nm e_m||^2 = ||r_n||^2 + 2 sum_m d_nm <r_n, e_m> + d_n^T G d_n``.
+    Only the estimates that move enter, so the rounding scales with the error itself plus
+    the moved estimates' energies, not with the mixture's: remixes within 1e-15 of
+    a mixture are still told apart. ``floor`` is ``tau ||x_n||^2 + eps``, shape
+    ``(B, 1, N)``. Returns the best rows and their float64 remixes.
+    """
+    batch, num_mixtures, length = mixtures.shape
+    remix = estimates.new_empty(batch, num_mixtures, length, dtype=torch.float64)
+    for _ in range(_REFINEMENTS):
+        hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, estimates.device)
+        gram = _residual_gram(estimates, mixtures, hot_best, remix)
+        energy = gram[:, :num_mixtures, :num_mixtures].diagonal(dim1=1, dim2=2)
+        cross = gram[:, :num_mixtures, num_mixtures:]  # <r_n, e_m>
+        gram = gram[:, num_mixtures:, num_mixtures:]
+        costs = []
+        for start in range(0, table.shape[0], _SEARCH_BLOCK):
+            hot = _one_hot(table[start:start + _SEARCH_BLOCK], num_mixtures, torch.float64,
+                           estimates.device)
+            d = hot_best.unsqueeze(1) - hot  # (B, K, N, M); zeros contribute exactly 0
+            error = (energy.unsqueeze(1) + 2 * torch.einsum("bknm,bnm->bkn", d, cross)
+                     + torch.einsum("bknm,bmp,bknp->bkn", d, gram, d)).clamp_min(0.0)
+            costs.append(torch.log10(error + floor).sum(-1))
+        moved = _first_argmin(costs)
+        if torch.equal(moved, best):
+            return best, remix
+        best = moved
+    hot_best = _one_hot(table[best.cpu()], num_mixtures, torch.float64, estimates.device)
+    return best, torch.bmm(hot_best, estimates.double())
+
+
+class _ChosenRemix(torch.autograd.Function):
+    """The chosen remix, summed in float64 by the search; d remix / d estimates selects."""
+
+    @staticmethod
+    def forward(ctx: Any, estimates: torch.Tensor, assignment: torch.Tensor,
+                remix: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(assignment)
+        ctx.dtype = estimates.dtype
+        return remix.view_as(remix)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        (assignment,) = ctx.saved_tensors
+        index = assignment.unsqueeze(-1).expand(*assignment.shape, grad.shape[-1])
+        return grad.to(ctx.dtype).gather(1, index), None, None
+
+
+def _search_loss_fn(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.Tensor,
+                    loss_fn: LossFn) -> torch.Tensor:
+    """Best row of ``table`` per example for an arbitrary per-mixture loss (every remix)."""
+    batch, _, length = estimates.shape
+    num_mixtures = mixtures.shape[1]
     block = max(1, _REMIX_BLOCK_ELEMENTS // (batch * num_mixtures * length))
     costs = []
     for start in range(0, table.shape[0], block):
@@ -115,24 +200,11 @@ def _search_loss_fn(estimates: torch.Tensor, mixtures: torch.Tensor, loss_fn: Lo
                        estimates.device)
         remix = torch.einsum("knm,bmt->bknt", hot, estimates)
         target = mixtures.unsqueeze(1).expand_as(remix)
-        costs.append(_call_loss_fn(loss_fn, remix, target).sum(-1).double())
+        costs.append(call_loss_fn(loss_fn, remix, target, "mixit_loss").sum(-1).double())
     return _first_argmin(costs)
 
 
-def _call_loss_fn(loss_fn: LossFn, remix: torch.Tensor, mixtures: torch.Tensor
-                  ) -> torch.Tensor:
-    values = loss_fn(remix, mixtures)
-    expected = tuple(remix.shape[:-1])
-    if not isinstance(values, torch.Tensor) or tuple(values.shape) != expected:
-        got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
-        raise ShapeError(
-            "mixit_loss(): argument 'loss_fn' expected to return one loss per signal, "
-            f"shape {expected}, got {got}"
-        )
-    return values
-
-
-def _check_inputs(estimates: torch.Tensor, mixtures: torch.Tensor) -> None:
+def _check_inputs(estimates: torch.Tensor, mixtures: torch.Tensor, anchored: bool) -> None:
     fn = "mixit_loss"
     for name, x in (("estimates", estimates), ("mixtures", mixtures)):
         check_real_floating(x, fn, name)
@@ -155,10 +227,12 @@ def _check_inputs(estimates: torch.Tensor, mixtures: torch.Tensor) -> None:
             f"{fn}(): argument 'estimates' expected at least as many estimates as mixtures "
             f"(M >= N = {num_mixtures}), got M = {num_estimates}"
         )
-    if num_mixtures ** num_estimates > MAX_ASSIGNMENTS:
+    free = num_estimates - 1 if anchored else num_estimates
+    if num_mixtures ** free > MAX_ASSIGNMENTS:
         raise ValueRangeError(
-            f"{fn}(): arguments 'estimates' and 'mixtures' give N**M = "
-            f"{num_mixtures}**{num_estimates} assignments, more than the "
+            f"{fn}(): arguments 'estimates' and 'mixtures' give "
+            f"{'N**(M-1)' if anchored else 'N**M'} = {num_mixtures}**{free} assignments, "
+            "more than the "
             f"{MAX_ASSIGNMENTS} this exhaustive search allows"
         )
     check_min_length(estimates, fn, "estimates", 1, why="the time axis must not be empty")
@@ -173,6 +247,7 @@ def mixit_loss(
     *,
     snr_max: float | None = 30.0,
     loss_fn: LossFn | None = None,
+    anchored: bool = False,
     reduction: str = "mean",
     return_assignment: bool = False,
     check_finite: bool = True,
@@ -188,12 +263,21 @@ def mixit_loss(
     keeps a silent mixture finite: its term is ``10 log10((||x_hat_n||^2 + eps) / eps)``,
     which pushes the estimates assigned to it towards silence with a finite gradient.
 
-    The assignments are ranked in float64 from the estimates' Gram matrix and their inner
-    products with the mixtures; the loss and its gradient then go through the chosen remix
-    only (the choice itself is not differentiated). Ties go to the first assignment in
+    The assignments are ranked from the estimates' Gram matrix and their inner products
+    with the mixtures (float32 products for float32 inputs). They are then ranked again in
+    float64 from the residual of the best remix, formed sample by sample, and its inner
+    products with the estimates. That second ranking is exact up to rounding of the best
+    remix's own error, so near-perfect remixes are ranked as a float64 brute force ranks
+    them. The loss and its gradient then go through the chosen remix only (summed in
+    float64; the choice itself is not differentiated). Ties go to the first assignment in
     ``itertools.product(range(N), repeat=M)`` order. With ``loss_fn``, every remix is
     evaluated with it (in blocks, without gradient), then the chosen one again with
     gradient; ``snr_max`` is then unused.
+
+    ``anchored=True`` ties estimate 0 to mixture 0 and searches only the ``N**(M-1)``
+    assignments of the others. This is query-anchored MixIT: a query-conditioned separator
+    predicts the queried clip first, and its other outputs are noise heads free to go
+    anywhere (the noise-invariant training of CLIPSep, Dong et al., ICLR 2023).
 
     Args:
         estimates: The model's ``M`` separated signals per example, real floating point.
@@ -203,6 +287,7 @@ def mixit_loss(
         loss_fn: Optional per-mixture loss ``loss_fn(remix, mixture) -> loss``, mapping
             ``(..., time)`` tensors to ``(...)`` losses (lower is better), e.g.
             ``functools.partial(si_sdr_loss, reduction="none")``.
+        anchored: Always assign estimate 0 to mixture 0.
         reduction: ``"mean"`` or ``"sum"`` over examples, or ``"none"``.
         return_assignment: Also return the mixture index each estimate was assigned to.
         check_finite: Raise on NaN/Inf inputs (one cheap check on per-signal sums).
@@ -219,8 +304,9 @@ def mixit_loss(
         ShapeError: If ranks, batch or time disagree, ``N < 2``, ``M < N``, the time axis
             is empty or ``loss_fn`` returns the wrong shape.
         NonFiniteError: If an input holds NaN or Inf (``check_finite=True``).
-        ValueRangeError: If ``N**M`` exceeds ``MAX_ASSIGNMENTS`` (2**20), or ``reduction``
-            or ``snr_max`` is invalid.
+        ValueRangeError: If ``N**M`` (``N**(M-1)`` anchored) exceeds ``MAX_ASSIGNMENTS``
+            (2**20), ``reduction`` or ``snr_max`` is invalid, or the signal energies
+            overflow float64 (amplitudes above about 1e150, ``check_finite=True``).
 
     Examples:
         >>> sources = torch.randn(1, 4, 1000)
@@ -231,9 +317,11 @@ def mixit_loss(
         tensor([[0, 1, 0, 1]])
         >>> round(loss.item(), 2)
         -60.0
+        >>> mixit_loss(sources, mixtures, anchored=True, return_assignment=True)[1]
+        tensor([[0, 1, 0, 1]])
     """
     fn = "mixit_loss"
-    _check_inputs(estimates, mixtures)
+    _check_inputs(estimates, mixtures, anchored)
     check_reduction(reduction, fn)
     tau = threshold_tau(snr_max, fn)
     eps = machine_eps(common_dtype(estimates, mixtures))
@@ -242,23 +330,28 @@ def mixit_loss(
         _check_finite(mixtures, fn, "mixtures")
     batch, num_estimates, length = estimates.shape
     num_mixtures = mixtures.shape[1]
+    table = _assignment_table(num_mixtures, num_estimates)
+    if anchored:  # product order: the rows with estimate 0 on mixture 0 come first
+        table = table[:num_mixtures ** (num_estimates - 1)]
     with torch.no_grad(), torch.autocast(estimates.device.type, enabled=False):
         if loss_fn is None:
-            best = _search_gram(estimates, mixtures, tau, eps, check_finite)
+            best, remix = _search_gram(estimates, mixtures, table, tau, eps, check_finite)
         else:
-            best = _search_loss_fn(estimates, mixtures, loss_fn)
-        assignment = _assignment_table(num_mixtures, num_estimates).to(best.device)[best]
+            best = _search_loss_fn(estimates, mixtures, table, loss_fn)
+        assignment = table.to(best.device)[best]
     dtype = loss_dtype(common_dtype(estimates, mixtures))
-    with torch.autocast(estimates.device.type, enabled=False):
-        hot = _one_hot(assignment, num_mixtures, dtype, estimates.device)  # (B, N, M)
-        remix = torch.bmm(hot, estimates.to(dtype))
     if loss_fn is None:
+        # float64 remix from the search: a float32 sum would round an exact remix
+        remix = _ChosenRemix.apply(estimates, assignment, remix)
         config = LossConfig(scale_invariant=False, zero_mean=False, tau=tau, eps=eps)
         per_mixture = snr_family_loss(
             remix.reshape(-1, length), mixtures.reshape(-1, length), config, fn=fn,
             check_finite=check_finite,
-        ).reshape(batch, num_mixtures)
+        ).reshape(batch, num_mixtures).to(dtype)
     else:
-        per_mixture = _call_loss_fn(loss_fn, remix, mixtures)
+        with torch.autocast(estimates.device.type, enabled=False):
+            hot = _one_hot(assignment, num_mixtures, dtype, estimates.device)  # (B, N, M)
+            remix = torch.bmm(hot, estimates.to(dtype))
+        per_mixture = call_loss_fn(loss_fn, remix, mixtures, fn)
     loss = reduce(per_mixture.sum(-1), reduction)
     return (loss, assignment) if return_assignment else loss

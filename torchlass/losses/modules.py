@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from torchlass.checks import check_reduction
-from torchlass.losses.mixit import LossFn, mixit_loss
+from torchlass.losses._loss_fn import LossFn
+from torchlass.losses.mixit import mixit_loss
 from torchlass.losses.pit import pit_loss
 from torchlass.losses.snr import sdr_loss, si_sdr_loss, snr_loss
 from torchlass.losses.waveform import l1_loss
@@ -140,6 +141,7 @@ class MixITLoss(_Loss):
     Args:
         snr_max: Soft ceiling of the default per-mixture loss in dB, or ``None``.
         loss_fn: Optional per-mixture loss ``loss_fn(remix, mixture) -> (...)``.
+        anchored: Always assign estimate 0 to mixture 0 (query-anchored MixIT).
         reduction: ``"mean"`` or ``"sum"`` over examples, or ``"none"``.
         return_assignment: Also return the ``(batch, M)`` assignment.
         check_finite: Raise on NaN/Inf inputs.
@@ -157,10 +159,11 @@ class MixITLoss(_Loss):
     _fn = staticmethod(mixit_loss)
 
     def __init__(self, *, snr_max: float | None = 30.0, loss_fn: LossFn | None = None,
-                 reduction: str = "mean", return_assignment: bool = False,
-                 check_finite: bool = True) -> None:
-        super().__init__(snr_max=snr_max, loss_fn=loss_fn, reduction=reduction,
-                         return_assignment=return_assignment, check_finite=check_finite)
+                 anchored: bool = False, reduction: str = "mean",
+                 return_assignment: bool = False, check_finite: bool = True) -> None:
+        super().__init__(snr_max=snr_max, loss_fn=loss_fn, anchored=anchored,
+                         reduction=reduction, return_assignment=return_assignment,
+                         check_finite=check_finite)
 
 
 class PITLoss(_Loss):

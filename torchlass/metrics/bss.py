@@ -38,8 +38,9 @@ def bss_sdr(
 
     The FFT length is ``scipy.fft.next_fast_len(time + filter_length - 1)``. A silent
     target (the projection is undefined) or a silent estimate (0 / 0) gives NaN rather than
-    an exception, so a batch still evaluates; an exact filtered copy gives ``+inf``. No
-    gradient flows through the result.
+    an exception, so a batch still evaluates. An exact (filtered) copy gives a finite value
+    of about 300 dB, where float64 rounding of the projection sets the floor, not ``+inf``.
+    No gradient flows through the result.
 
     Args:
         estimate: Estimated signal, real floating point.

@@ -35,7 +35,7 @@ from torchlass.recipes.evaluate import (
     write_item_csv,
 )
 from torchlass.recipes.model import ARCHITECTURES, build_separator, build_text_encoder
-from torchlass.recipes.objectives import LOSSES, anchored_mixit_loss, separation_loss
+from torchlass.recipes.objectives import LOSSES, separation_loss
 from torchlass.recipes.sampler import StepBatchSampler
 from torchlass.recipes.schedule import (
     SCHEDULES,
@@ -69,7 +69,6 @@ __all__ = [
     "StepBatchSampler",
     "TrainConfig",
     "Trainer",
-    "anchored_mixit_loss",
     "apply_overrides",
     "baseline_warmup",
     "build_scheduler",

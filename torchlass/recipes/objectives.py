@@ -2,77 +2,28 @@
 
 ``"l1"`` is the baseline's waveform L1 (mean absolute error over samples and batch).
 ``"sdr"`` is SRPOL's eq. 4, ``-lam * SDR - (1 - lam) * SI-SDR`` with ``lam = 0.9``
-(:func:`torchlass.losses.sdr_loss`). ``"mixit"`` is mixture invariant training (Wisdom et
-al., NeurIPS 2020) adapted to a query: the separator predicts ``M >= 2`` sources for the
-caption of the first clip of a mixture of two clips; the first estimate is the query's
-and is always assigned to that clip, the other ``M - 1`` are assigned to either clip,
-whichever assignment gives the lowest loss (the "noise heads" of CLIPSep's noise-invariant
-training, Dong et al., ICLR 2023). Each clip's remix is scored by the thresholded negative
-SNR of :func:`torchlass.losses.snr_loss` (``snr_max`` ceiling), and the two are summed.
+([`sdr_loss`][torchlass.losses.sdr_loss]). ``"mixit"`` is mixture invariant training
+(Wisdom et al., NeurIPS 2020) adapted to a query: the separator predicts ``M >= 2``
+sources for the caption of the first clip of a mixture of two clips. The first estimate
+is the query's and always goes to that clip; the other ``M - 1`` go to whichever clip
+gives the lowest loss. This is [`mixit_loss`][torchlass.losses.mixit_loss] with
+``anchored=True`` on the two clips, each remix scored by the thresholded negative SNR.
 """
 
 from __future__ import annotations
 
-import itertools
+from typing import cast
 
 import torch
 
 from torchlass.checks import check_choice
 from torchlass.data.mixing import Mixture
 from torchlass.errors import ShapeError
+from torchlass.losses import l1_loss, mixit_loss, sdr_loss
 
-__all__ = ["LOSSES", "anchored_mixit_loss", "separation_loss"]
+__all__ = ["LOSSES", "separation_loss"]
 
 LOSSES = ("l1", "sdr", "mixit")
-
-
-def anchored_mixit_loss(estimates: torch.Tensor, target: torch.Tensor,
-                        interferer: torch.Tensor, *, snr_max: float = 30.0) -> torch.Tensor:
-    """MixIT with the first estimate tied to the query's clip (see the module docstring).
-
-    ``min over a in {0,1}^(M-1)`` of ``L(e_0 + sum_{a_j=0} e_j, target) +
-    L(sum_{a_j=1} e_j, interferer)``, ``L`` the thresholded negative SNR in dB.
-
-    Args:
-        estimates: ``M >= 2`` estimates per mixture, the query's first.
-        target: the clip the caption describes.
-        interferer: the other clip.
-        snr_max: soft SNR ceiling in dB of each term.
-
-    Returns:
-        Mean over the batch of the best assignment's loss (dB).
-
-    Shape:
-        estimates: ``(batch, M, time)``; target, interferer: ``(batch, time)``.
-
-    Raises:
-        ShapeError: if ``M < 2`` or the shapes disagree.
-    """
-    from torchlass.losses import snr_loss
-
-    if estimates.dim() != 3 or estimates.shape[1] < 2:
-        raise ShapeError(
-            "anchored_mixit_loss(): argument 'estimates' expected (batch, M >= 2, time), "
-            f"got shape {tuple(estimates.shape)}"
-        )
-    if target.shape != interferer.shape or target.shape != (estimates.shape[0],
-                                                             estimates.shape[-1]):
-        raise ShapeError(
-            "anchored_mixit_loss(): arguments 'target' and 'interferer' expected shape "
-            f"{(estimates.shape[0], estimates.shape[-1])}, got {tuple(target.shape)} and "
-            f"{tuple(interferer.shape)}"
-        )
-    free = estimates.shape[1] - 1
-    candidates = []
-    for assignment in itertools.product((0, 1), repeat=free):
-        to_target = torch.tensor([1.0, *(1.0 - a for a in assignment)], device=estimates.device,
-                                 dtype=estimates.dtype)
-        remix_target = torch.einsum("bmt,m->bt", estimates, to_target)
-        remix_other = torch.einsum("bmt,m->bt", estimates, 1.0 - to_target)
-        candidates.append(snr_loss(remix_target, target, snr_max=snr_max, reduction="none")
-                          + snr_loss(remix_other, interferer, snr_max=snr_max,
-                                     reduction="none"))
-    return torch.stack(candidates).amin(dim=0).mean()
 
 
 def separation_loss(name: str, estimate: torch.Tensor, batch: Mixture, *,
@@ -95,8 +46,6 @@ def separation_loss(name: str, estimate: torch.Tensor, batch: Mixture, *,
         ShapeError: if ``estimate`` does not fit the loss.
     """
     check_choice(name, "separation_loss", "name", LOSSES)
-    from torchlass.losses import l1_loss, sdr_loss
-
     target = batch.target
     if name == "mixit":
         if estimate.dim() != 4 or estimate.shape[2] != 1:
@@ -104,8 +53,10 @@ def separation_loss(name: str, estimate: torch.Tensor, batch: Mixture, *,
                 "separation_loss(): 'mixit' expected an estimate of shape (batch, M, 1, time) "
                 f"(a separator with num_sources >= 2), got {tuple(estimate.shape)}"
             )
-        return anchored_mixit_loss(estimate[:, :, 0], target[:, 0], batch.interferer[:, 0],
-                                   snr_max=mixit_snr_max)
+        clips = torch.cat([target, batch.interferer], dim=1)  # (batch, 2, time)
+        # without return_assignment, mixit_loss returns the loss alone
+        return cast(torch.Tensor, mixit_loss(estimate[:, :, 0], clips, anchored=True,
+                                             snr_max=mixit_snr_max))
     if estimate.shape != (target.shape[0], 1, *target.shape[1:]):
         raise ShapeError(
             f"separation_loss(): {name!r} expected an estimate of shape (batch, 1, 1, time) "
