@@ -50,7 +50,7 @@ def case():
 
 @pytest.fixture(scope="module")
 def weights():
-    return make_test_weights(baseline_layout(N_FFT))
+    return make_test_weights(baseline_layout(n_fft=N_FFT))
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_fixture_was_made_from_these_weights_and_this_layout(case, weights):
     assert weights_sha256(weights) == str(case["weights_sha256"])
     # AudioSep's own state_dict: the 16 kHz keys, only bn0 and the STFT kernels differ
     original = [tuple(e) for e in json.loads(str(case["layout"]))]
-    assert [list(e) for e in baseline_layout(N_FFT)] == [list(e) for e in original]
+    assert [list(e) for e in baseline_layout(n_fft=N_FFT)] == [list(e) for e in original]
     changed = {k for (k, s, _), (_, s16, _) in zip(original, baseline_layout(), strict=True)
                if s != s16}
     assert len(original) == 332
@@ -93,7 +93,7 @@ def test_the_stft_comes_from_the_kernel_shapes(loaded, weights):
 
 def test_float32_parity(loaded, case):
     with torch.no_grad():
-        out = loaded(case["mixture"], case["condition"])
+        out = loaded(case["mixture"], case["condition"])[:, 0]
     assert out.dtype == torch.float32 and out.shape == case["mixture"].shape
     torch.testing.assert_close(out, case["waveform_f32"], rtol=0, atol=1e-5)
     torch.testing.assert_close(out.double(), case["waveform"], rtol=0, atol=1e-5)
@@ -101,7 +101,7 @@ def test_float32_parity(loaded, case):
 
 def test_float64_parity(loaded64, case):
     with torch.no_grad():
-        out = loaded64(case["mixture"].double(), case["condition"].double())
+        out = loaded64(case["mixture"].double(), case["condition"].double())[:, 0]
     torch.testing.assert_close(out, case["waveform"], rtol=0, atol=1e-7)
 
 
@@ -116,7 +116,7 @@ def test_float64_parity_at_other_lengths(loaded64, weights, case, length):
     mixture = case["mixture"][1:, :, :length].double()
     condition = case["condition"][1:].double()
     with torch.no_grad():
-        out = loaded64(mixture, condition)
+        out = loaded64(mixture, condition)[:, 0]
     expected = reference_forward(weights, mixture, condition, n_fft=N_FFT, hop=HOP)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-7)
 
@@ -125,7 +125,7 @@ def test_export_round_trip(weights, loaded, tmp_path):
     path = tmp_path / "audiosep.ckpt"
     checkpoint = export_audiosep(loaded, path)
     state = checkpoint["state_dict"]
-    assert [k[len(PREFIX):] for k in state] == [k for k, _, _ in baseline_layout(N_FFT)]
+    assert [k[len(PREFIX):] for k in state] == [k for k, _, _ in baseline_layout(n_fft=N_FFT)]
     for key, value in weights.items():
         if re.match(r"base\.decoder_block\d\.bn2\.|film\.decoder_block\d->beta2\.", key):
             continue  # the decoders' unused layers are written at their initial values

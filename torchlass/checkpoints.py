@@ -197,7 +197,7 @@ def _is_hann(window: torch.Tensor) -> bool:
     """A periodic Hann window (a separator on the meta device has no values to check)."""
     if window.device.type == "meta":
         return True
-    hann = torch.hann_window(window.numel(), periodic=True, dtype=torch.float64)
+    hann = torch.hann_window(window.numel(), periodic=True, dtype=torch.float64, device="cpu")
     return bool(torch.allclose(window.detach().to("cpu", torch.float64), hann, atol=1e-6))
 
 
