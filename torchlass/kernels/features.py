@@ -38,6 +38,13 @@ def _features_forward_kernel(
     X_FAST: tl.constexpr, M_FAST: tl.constexpr, C_FAST: tl.constexpr, S_FAST: tl.constexpr,
     CD: tl.constexpr, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
+    """``mag = sqrt(max(|x|^2, eps))``, ``cos = Re x / mag``, ``sin = Im x / mag``, one tile.
+
+    Eager reference: [`magnitude_phase`][torchlass.stft.magnitude_phase]. Strides: the
+    spectrogram ``x`` and the outputs ``m c s`` each come as a pointer and five element
+    strides over the plan's ``(D0, D1, D2, P, Q)`` (``x``'s in complex elements);
+    ``*_FAST`` says the operand is contiguous along ``P`` (read or written transposed).
+    """
     i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
     xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
     mag = tl.sqrt(tl.maximum(xr * xr + xi * xi, eps))
@@ -59,6 +66,12 @@ def _features_backward_kernel(
     HAS_GS: tl.constexpr, CD: tl.constexpr, BP: tl.constexpr, BQ: tl.constexpr,
     WIDE: tl.constexpr,
 ):
+    """Gradient of ``x`` from the gradients ``gm gc gs`` of the three features, one tile.
+
+    Eager reference: autograd through [`magnitude_phase`][torchlass.stft.magnitude_phase];
+    the features are recomputed from ``x``. A feature whose gradient is None is skipped
+    (``HAS_G* = False``, its pointer unused). Strides as the forward kernel's.
+    """
     i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
     xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
     power = xr * xr + xi * xi

@@ -9,6 +9,33 @@ instead of saving intermediates, so nothing is kept beyond the inputs. Planes br
 against the spectrogram through strides (nothing is expanded in memory); a broadcast
 input's gradient is summed down after the kernel. Arithmetic is float32 (float64 when an
 input is double), whatever the storage dtype (bfloat16, float16, complex32 included).
+
+Backward of the magnitude+phase mask. The eager reference is
+[`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask]; with ``g = g_r + j g_i``
+the gradient autograd hands back for the output and ``Y`` the spectrogram:
+
+```text
+m = sigmoid(z0)        p = (p_r, p_i) = (tanh z1, tanh z2)
+rho = sqrt(max(p_r^2 + p_i^2, F^2))          F = 1e-10, the baseline's phasor floor
+c = p_r / rho          s = p_i / rho          a = m c          b = m s
+
+dL/da = Re(g conj Y) = g_r Y_r + g_i Y_i     dL/db = Im(g conj Y) = g_i Y_r - g_r Y_i
+dL/dm = c dL/da + s dL/db                    dL/dz0 = dL/dm m (1 - m)
+dL/dc = m dL/da                              dL/ds = m dL/db
+```
+
+Above the floor (``rho = |p|``) the Jacobian of the unit phasor ``(c, s)`` with respect to
+``p`` is ``[[s^2, -c s], [-c s, c^2]] / rho``, so with ``w = (s dL/dc - c dL/ds) / rho``
+
+```text
+dL/dp_r = s w                                dL/dp_i = -c w
+```
+
+(the gradient is tangent to the unit circle: scaling ``p`` does not change the phase).
+Below the floor ``rho = F`` is a constant and ``dL/dp_r = dL/dc / F``,
+``dL/dp_i = dL/ds / F``: finite, as the eager function's. Last, ``tanh' = 1 - tanh^2``:
+``dL/dz1 = dL/dp_r (1 - p_r^2)`` and ``dL/dz2 = dL/dp_i (1 - p_i^2)``. The gradient of
+``Y`` is ``conj(a + j b) g``.
 """
 
 from __future__ import annotations
@@ -35,19 +62,22 @@ __all__ = [
     "fused_apply_real_imag_mask",
 ]
 
-REAL_IMAG, COMPLEX_RATIO, MAG_PHASE = 0, 1, 2
-# Floor on |(p_r, p_i)|^2: the squared phasor floor 1e-10 of the baseline.
-_PHASOR_FLOOR_SQ = 1e-20
+# The kernels' MODE, one per mask family. Globals a kernel reads must be tl.constexpr.
+REAL_IMAG = tl.constexpr(0)
+COMPLEX_RATIO = tl.constexpr(1)
+MAG_PHASE = tl.constexpr(2)
+# Floor on |(p_r, p_i)|^2: the square of the baseline's phasor floor 1e-10.
+PHASOR_FLOOR_SQ = tl.constexpr(1e-20)
 
 
 @triton.jit
 def _mask_planes(z0, z1, z2, MODE: tl.constexpr):
     """The mask ``(a, b)`` and, for MODE == MAG_PHASE, ``(m, p_r, p_i, rho)``."""
-    if MODE == 2:
+    if MODE == MAG_PHASE:
         m = 1.0 / (1.0 + tl.exp(-z0))
         p_r = tanh(z1)
         p_i = tanh(z2)
-        rho = tl.sqrt(tl.maximum(p_r * p_r + p_i * p_i, 1e-20))
+        rho = tl.sqrt(tl.maximum(p_r * p_r + p_i * p_i, PHASOR_FLOOR_SQ))
         a = m * (p_r / rho)
         b = m * (p_i / rho)
     else:
@@ -72,17 +102,30 @@ def _mask_forward_kernel(
     Y_FAST: tl.constexpr, MODE: tl.constexpr, CD: tl.constexpr,
     BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
+    """``y = (a + j b) x`` (real/imaginary: ``a Re x + j b Im x``) on one tile.
+
+    Eager reference: [`apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask],
+    [`apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask] or
+    [`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask], by ``MODE``.
+
+    Strides: each operand (spectrogram ``x``, planes ``z0 z1 z2``, output ``y``) comes as a
+    pointer and five element strides over the plan's ``(D0, D1, D2, P, Q)`` (see
+    [`plan_tiles`][torchlass.kernels._layout.plan_tiles]): 0 along a broadcast dim,
+    counted in complex elements for ``x`` and ``y``. ``*_FAST`` says the operand is
+    contiguous along ``P``, so its tile is read transposed. ``z2`` is read only for
+    ``MAG_PHASE``.
+    """
     i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
     xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST,
                                    CD)
     z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
     z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
-    if MODE == 2:
+    if MODE == MAG_PHASE:
         z2 = load_tile(z2_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
     else:
         z2 = z1
     a, b, _m, _p_r, _p_i, _rho = _mask_planes(z0, z1, z2, MODE)
-    if MODE == 0:
+    if MODE == REAL_IMAG:
         yr = a * xr
         yi = b * xi
     else:
@@ -110,18 +153,26 @@ def _mask_backward_kernel(
     NEED_D2: tl.constexpr, MODE: tl.constexpr, CD: tl.constexpr,
     BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
+    """Gradients of the forward kernel's inputs from the output's gradient ``g``, one tile.
+
+    Eager reference: autograd through the function the forward kernel equals (see the
+    module docstring for the magnitude+phase derivation). ``(a, b)`` is recomputed from
+    the planes rather than saved. Strides as the forward kernel's; ``dx d0 d1 d2`` are
+    written only where ``NEED_*`` is set, in full broadcast shape (the host sums them
+    down to a broadcast input's shape).
+    """
     i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
     gr, gi = load_complex_tile(g_ptr, i0, i1, i2, p, q, P, Q, g0, g1, g2, gp, gq, G_FAST,
                                    CD)
     z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
     z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
-    if MODE == 2:
+    if MODE == MAG_PHASE:
         z2 = load_tile(z2_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
     else:
         z2 = z1
     a, b, m, p_r, p_i, rho = _mask_planes(z0, z1, z2, MODE)
     if NEED_DX:
-        if MODE == 0:
+        if MODE == REAL_IMAG:
             dxr = gr * a
             dxi = gi * b
         else:  # conj(a + j b) * g
@@ -131,13 +182,13 @@ def _mask_backward_kernel(
     if NEED_D0 or NEED_D1 or NEED_D2:
         xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST,
                                        CD)
-        if MODE == 0:
+        if MODE == REAL_IMAG:
             da = gr * xr
             db = gi * xi
         else:  # dL/da = Re(g conj(x)), dL/db = Im(g conj(x))
             da = gr * xr + gi * xi
             db = gi * xr - gr * xi
-        if MODE == 2:
+        if MODE == MAG_PHASE:
             cos_m = p_r / rho
             sin_m = p_i / rho
             if NEED_D0:
@@ -146,7 +197,7 @@ def _mask_backward_kernel(
                            f0, f1, f2, fp, fq, D0_FAST)
             dcos = da * m
             dsin = db * m
-            floored = p_r * p_r + p_i * p_i < 1e-20
+            floored = p_r * p_r + p_i * p_i < PHASOR_FLOOR_SQ
             w = (dcos * sin_m - dsin * cos_m) / rho
             dp_r = tl.where(floored, dcos / rho, sin_m * w)
             dp_i = tl.where(floored, dsin / rho, -cos_m * w)
@@ -273,7 +324,7 @@ def fused_apply_mag_phase_mask(
     """
     shape = _check("fused_apply_mag_phase_mask", spec, mag_logit=mag_logit,
                    phase_real_logit=phase_real_logit, phase_imag_logit=phase_imag_logit)
-    return _FusedMask.apply(MAG_PHASE, shape, _resolve(spec), _resolve(mag_logit),
+    return _FusedMask.apply(MAG_PHASE.value, shape, _resolve(spec), _resolve(mag_logit),
                             _resolve(phase_real_logit), _resolve(phase_imag_logit))
 
 
@@ -305,7 +356,7 @@ def fused_apply_real_imag_mask(
         tensor([1.5000-4.j])
     """
     shape = _check("fused_apply_real_imag_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
-    return _FusedMask.apply(REAL_IMAG, shape, _resolve(spec), _resolve(mask_real),
+    return _FusedMask.apply(REAL_IMAG.value, shape, _resolve(spec), _resolve(mask_real),
                             _resolve(mask_imag))
 
 
@@ -338,5 +389,5 @@ def fused_apply_complex_ratio_mask(
     """
     shape = _check("fused_apply_complex_ratio_mask", spec, mask_real=mask_real,
                    mask_imag=mask_imag)
-    return _FusedMask.apply(COMPLEX_RATIO, shape, _resolve(spec), _resolve(mask_real),
+    return _FusedMask.apply(COMPLEX_RATIO.value, shape, _resolve(spec), _resolve(mask_real),
                             _resolve(mask_imag))
