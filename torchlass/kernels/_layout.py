@@ -22,8 +22,15 @@ from torchlass.errors import TorchlassError
 
 #: Outer dims a kernel decomposes its program id into (besides the tile dims ``P, Q``).
 OUTER_DIMS = 3
-#: Elements per program (the tile is ``block_p x block_q``).
+#: Elements per program (the tile is ``block_p x block_q``): 8 per thread of the default
+#: 4 warps, enough independent loads to hide memory latency while the 5-8 operands of a
+#: mask kernel (float64 arithmetic included) still fit in registers.
 TILE_ELEMENTS = 1024
+#: Largest tile extent along ``P``. 32 float32 values are 128 bytes, one full memory
+#: transaction per warp, for an operand contiguous along ``P`` (read transposed); the
+#: other ``1024 / 32 = 32`` elements along ``Q`` give the same for one contiguous along
+#: ``Q``. A shorter ``P`` gets a power-of-two block that fits it, and ``Q`` the rest.
+MAX_BLOCK_P = 32
 _INT32_LIMIT = 2**31 - 1
 
 
@@ -127,7 +134,7 @@ def plan_tiles(shape: tuple[int, ...], strides: tuple[tuple[int, ...], ...],
     per_operand = tuple(tuple(st[i] for _, st in merged) for i in range(n))
     p, q = sizes[-2], sizes[-1]
     fast_p = tuple(_fast_along_p(st[-2], st[-1], p, q) for st in per_operand)
-    block_p = min(32, _next_pow2(p))
+    block_p = min(MAX_BLOCK_P, _next_pow2(p))
     block_q = TILE_ELEMENTS // block_p
     reach = [  # largest offset in scalars (complex offsets are doubled in the kernel)
         (1 + int(cplx)) * sum((size + block) * abs(s) for size, s, block in

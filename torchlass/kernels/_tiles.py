@@ -146,11 +146,18 @@ def store_tile(ptr, value, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: t
         tl.store(base + p[:, None] * sp + q[None, :] * sq, value, mask=mask)
 
 
+# Levels of the continued fraction of tanh below |x| = 1: ten bring the truncation error
+# below 1e-20, under float64's rounding.
+TANH_LEVELS = tl.constexpr(10)
+# tanh(20) rounds to 1 in float64; clamping there keeps exp(2|x|) finite.
+TANH_SATURATION = tl.constexpr(20.0)
+
+
 @triton.jit
 def tanh(x):
     """``tanh`` to full precision in float32 and float64, without libdevice.
 
-    Below ``|x| = 1``: ten levels of Lambert's continued fraction
+    Below ``|x| = 1``: ``TANH_LEVELS`` levels of Lambert's continued fraction
     ``x / (1 + x^2 / (3 + x^2 / (5 + ...)))`` (truncation error below 1e-20), evaluated as
     one quotient; above: ``1 - 2 / (exp(2|x|) + 1)``, free of cancellation there.
     """
@@ -161,14 +168,14 @@ def tanh(x):
     num = small
     den_prev = tl.full(x.shape, 1.0, x.dtype)
     den = tl.full(x.shape, 1.0, x.dtype)
-    for k in tl.static_range(2, 11):
+    for k in tl.static_range(2, TANH_LEVELS + 1):
         next_num = (2.0 * k - 1.0) * num + x2 * num_prev
         next_den = (2.0 * k - 1.0) * den + x2 * den_prev
         num_prev = num
         den_prev = den
         num = next_num
         den = next_den
-    ax = tl.minimum(tl.abs(x), 20.0)  # tanh(20) rounds to 1 in float64
+    ax = tl.minimum(tl.abs(x), TANH_SATURATION)
     big = 1.0 - 2.0 / (tl.exp(2.0 * ax) + 1.0)
     return tl.where(ax < 1.0, num / den, tl.where(x < 0, -big, big))
 
