@@ -1,14 +1,16 @@
-"""Load the DCASE 2024 Task 9 baseline checkpoint into a :class:`~torchlass.Separator`, and back.
+"""Load the DCASE 2024 Task 9 baseline checkpoint into a
+[`Separator`][torchlass.separator.Separator], and back.
 
 The baseline (AudioSep's ``ResUNet30`` at 16 kHz) saves a Lightning checkpoint whose
 separation network lives under ``state_dict`` with keys ``ss_model.`` + the network's own
 names, next to the frozen CLAP query encoder (``query_encoder.*``). Its own loader uses
 ``strict=False`` and silently ignores any mismatch (SPEC.md sections 8 and 9);
-:func:`load_dcase2024_baseline` matches every key and shape and says what is wrong. The
-network's 2-d kernels are stored for ``(frames, freq)`` maps and torchlass runs on
-``(freq, frames)``, so they are transposed on the way in and out; the frozen STFT kernels
-stored with them are checked against the analytic ones and dropped.
-:func:`export_dcase2024_baseline` writes the original layout back, every key included.
+[`load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline] matches every key and
+shape and says what is wrong. The network's 2-d kernels are stored for ``(frames, freq)`` maps and
+torchlass runs on ``(freq, frames)``, so they are transposed on the way in and out; the frozen STFT
+kernels stored with them are checked against the analytic ones and dropped.
+[`export_dcase2024_baseline`][torchlass.checkpoints.export_dcase2024_baseline] writes the original
+layout back, every key included.
 """
 
 from __future__ import annotations
@@ -192,7 +194,8 @@ def _listing(label: str, items: list[str]) -> str:
 
 def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
                             map_location: Any = "cpu", weights_only: bool = True) -> Separator:
-    """Build the baseline :class:`~torchlass.Separator` and load a baseline checkpoint into it.
+    """Build the baseline [`Separator`][torchlass.separator.Separator] and load a baseline
+    checkpoint into it.
 
     Accepts the official Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...,
     "query_encoder.<key>": ...}, ...}``, query-encoder entries ignored) or a bare
@@ -208,8 +211,8 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
         weights_only: passed to ``torch.load``; only set ``False`` for a trusted file.
 
     Returns:
-        :meth:`Separator.dcase2024_baseline` (16 kHz, ``n_fft = 1024``, hop 160) in eval
-        mode, float32, holding the checkpoint's weights.
+        [`Separator.dcase2024_baseline`][torchlass.separator.Separator.dcase2024_baseline] (16 kHz,
+        ``n_fft = 1024``, hop 160) in eval mode, float32, holding the checkpoint's weights.
 
     Raises:
         CheckpointError: listing the missing and unexpected keys and the shape mismatches
@@ -285,7 +288,8 @@ def export_dcase2024_baseline(separator: Separator, path: str | os.PathLike | No
 
     Args:
         separator: a separator with the baseline's architecture (as built by
-            :meth:`Separator.dcase2024_baseline` or :func:`load_dcase2024_baseline`).
+            [`Separator.dcase2024_baseline`][torchlass.separator.Separator.dcase2024_baseline] or
+            [`load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline]).
         path: if given, the result is also saved there with ``torch.save``.
         lightning: return a Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...},
             "pytorch-lightning_version": "2.0.0", ...}``) for ``AudioSep.load_from_checkpoint``;

@@ -1,7 +1,7 @@
 """Error types and the input guards shared by every public function.
 
-Every error raised on bad input derives from :class:`TorchlassError` and also from the
-built-in type a caller would expect (``ValueError`` or ``TypeError``), so both
+Every error raised on bad input derives from [`TorchlassError`][torchlass.errors.TorchlassError] and
+also from the built-in type a caller would expect (``ValueError`` or ``TypeError``), so both
 ``except TorchlassError`` and ``except ValueError`` work. Messages follow one pattern::
 
     stft(): argument 'x' expected a floating-point tensor, got dtype torch.int64
@@ -9,7 +9,8 @@ built-in type a caller would expect (``ValueError`` or ``TypeError``), so both
 that is, the function, the argument, what was expected and what was received.
 
 The guards below are small and cheap; the only one that synchronises a GPU is
-:func:`check_finite`, which every caller can switch off (``check_finite=False``).
+[`check_finite`][torchlass.errors.check_finite], which every caller can switch off
+(``check_finite=False``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def check_floating(x: torch.Tensor, fn: str, name: str, *, allow_complex: bool =
 
 
 def check_real_floating(x: torch.Tensor, fn: str, name: str) -> None:
-    """Shorthand for :func:`check_floating` with complex tensors rejected."""
+    """Shorthand for [`check_floating`][torchlass.errors.check_floating] with complex tensors
+    rejected."""
     check_floating(x, fn, name, allow_complex=False)
 
 

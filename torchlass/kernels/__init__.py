@@ -1,13 +1,13 @@
 """Fused GPU kernels (Triton) for the mask, STFT and loss hot paths.
 
 Every function here computes exactly what an eager torchlass function computes, in fewer
-passes over memory: the three mask families of :mod:`torchlass.masks`, the separator
-features and the overlap-add of the inverse STFT of :mod:`torchlass.stft`, and the
-one-pass statistics behind SI-SDR/SDR and MixIT. They run on CUDA tensors (and, for tests,
-on CPU tensors under Triton's interpreter, ``TRITON_INTERPRET=1``). :func:`is_available`
-says whether the fused path applies to given tensors; the public eager functions call it
-to dispatch. Triton is imported only when a fused function is first used, so
-``import torchlass`` stays cheap.
+passes over memory: the three mask families of [`torchlass.masks`][torchlass.masks.functional], the
+separator features and the overlap-add of the inverse STFT of
+[`torchlass.stft`][torchlass.stft.transform], and the one-pass statistics behind SI-SDR/SDR and
+MixIT. They run on CUDA tensors (and, for tests, on CPU tensors under Triton's interpreter,
+``TRITON_INTERPRET=1``). [`is_available`][torchlass.kernels.is_available] says whether the fused
+path applies to given tensors; the public eager functions call it to dispatch. Triton is imported
+only when a fused function is first used, so ``import torchlass`` stays cheap.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 An element-wise kernel reads and writes several tensors that share one broadcast shape but
 not one memory layout: mask planes sliced from a network output, a spectrogram in the
-frequency-fastest layout :func:`torch.stft` returns, a gradient that autograd expanded
-from a scalar. :func:`plan_tiles` describes all of them by strides alone (a broadcast dim
+frequency-fastest layout `torch.stft` returns, a gradient that autograd expanded
+from a scalar. `plan_tiles` describes all of them by strides alone (a broadcast dim
 has stride 0, so nothing is copied), merges the dims every operand walks contiguously, and
 splits the result into up to three outer dims and a two-dimensional tile ``(P, Q)``. Each
 operand is read along its own fastest tile axis (``fast_p``), so a kernel mixing a
@@ -62,7 +62,7 @@ class TilePlan:
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
     """The broadcast of ``shapes`` (NumPy rules), or None if they do not broadcast.
 
-    A few microseconds, where :func:`torch.broadcast_shapes` costs tens: it runs on every
+    A few microseconds, where `torch.broadcast_shapes` costs tens: it runs on every
     fused call.
     """
     ndim = max(len(s) for s in shapes)
@@ -80,7 +80,7 @@ def element_strides(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Strides of ``t`` broadcast to ``shape``, in elements (a broadcast dim gets 0).
 
     A complex element counts once: kernels address a complex operand through its
-    :func:`torch.view_as_real` view and double its offsets themselves, which tells the
+    `torch.view_as_real` view and double its offsets themselves, which tells the
     compiler that each (re, im) pair is 8-byte aligned (a stride of 2 passed from the host
     would not).
     """
@@ -168,7 +168,7 @@ def empty_like_layout(shape: tuple[int, ...], dtype: torch.dtype, like: torch.Te
                       ) -> torch.Tensor:
     """Uninitialised tensor of ``shape``; frequency-fastest when ``like`` is.
 
-    :func:`torch.stft` returns spectrograms whose last two dims ``(freq, frames)`` are stored
+    `torch.stft` returns spectrograms whose last two dims ``(freq, frames)`` are stored
     frequency-fastest; keeping that layout for a masked spectrogram lets the inverse FFT
     read it without a transposing copy.
     """
@@ -185,7 +185,7 @@ def grad_buffer(inp: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype,
 
     An input of the full broadcast ``shape`` gets its gradient directly, in its own dtype
     and layout; a broadcast input gets a buffer of the full shape in ``dtype`` (the compute
-    precision) that the caller sums down with :meth:`torch.Tensor.sum_to_size`.
+    precision) that the caller sums down with `torch.Tensor.sum_to_size`.
     """
     if tuple(inp.shape) == tuple(shape):
         return torch.empty_like(inp), False

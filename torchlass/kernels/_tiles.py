@@ -4,9 +4,9 @@ Only core builtins are used (not the ``@jit`` helpers of ``triton.language.stand
 such as ``tl.sum`` or ``tl.sigmoid``), so the kernels also run under the interpreter when
 Triton itself was imported before ``TRITON_INTERPRET`` was set. A program handles one
 ``BP x BQ`` tile of the ``(P, Q)`` plane of one outer index
-``(i0, i1, i2)`` (see :mod:`torchlass.kernels._layout`). Operands contiguous along ``P``
+``(i0, i1, i2)`` (see `torchlass.kernels._layout`). Operands contiguous along ``P``
 are loaded as a ``BQ x BP`` tile and transposed in registers, so every global access is
-coalesced whatever the operand's layout. :func:`launch_elementwise` plans and launches
+coalesced whatever the operand's layout. `launch_elementwise` plans and launches
 such a kernel.
 """
 

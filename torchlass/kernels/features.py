@@ -1,11 +1,11 @@
 """Fused separator features: floored magnitude and unit phasor in one pass over the spectrum.
 
-:func:`fused_magnitude_phase` equals :func:`torchlass.stft.magnitude_phase`:
-``mag = sqrt(max(Re^2 + Im^2, eps))``, ``cos = Re / mag``, ``sin = Im / mag``. The eager
-version makes five passes over the spectrogram; this kernel reads it once, in whatever
-layout :func:`torch.stft` left it (frequency-fastest), and writes the three features
-contiguous, the layout a convolutional network reads best. The backward kernel recomputes
-the features from the saved spectrogram.
+[`fused_magnitude_phase`][torchlass.kernels.features.fused_magnitude_phase] equals
+[`torchlass.stft.magnitude_phase`][torchlass.stft.magnitude_phase]:
+``mag = sqrt(max(Re^2 + Im^2, eps))``, ``cos = Re / mag``, ``sin = Im / mag``. The eager version
+makes five passes over the spectrogram; this kernel reads it once, in whatever layout `torch.stft`
+left it (frequency-fastest), and writes the three features contiguous, the layout a convolutional
+network reads best. The backward kernel recomputes the features from the saved spectrogram.
 """
 
 from __future__ import annotations
@@ -142,14 +142,15 @@ class _FusedMagnitudePhase(torch.autograd.Function):
 def fused_magnitude_phase(
     spec: torch.Tensor, *, eps: float = 1e-10
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fused :func:`torchlass.stft.magnitude_phase`: floored magnitude, phase cosine and sine.
+    """Fused [`torchlass.stft.magnitude_phase`][torchlass.stft.magnitude_phase]: floored magnitude,
+    phase cosine and sine.
 
     ``mag = sqrt(max(Re^2 + Im^2, eps))``, ``cos = Re / mag``, ``sin = Im / mag``, from one
     read of ``spec``; gradients equal the eager function's (the floor passes no gradient
     to ``mag`` below ``eps``).
 
     Args:
-        spec: complex spectrogram (any layout, e.g. straight from :func:`torch.stft`).
+        spec: complex spectrogram (any layout, e.g. straight from `torch.stft`).
         eps: floor on the squared magnitude, > 0 (the baseline's 1e-10).
 
     Returns:

@@ -1,4 +1,5 @@
-"""Fused Triton kernels for the three mask families of :mod:`torchlass.masks`.
+"""Fused Triton kernels for the three mask families of
+[`torchlass.masks`][torchlass.masks.functional].
 
 Each family is one complex product ``X = (a + j b) * Y`` (the real/imaginary mask takes
 ``Re X = a Re Y, Im X = b Im Y``): the complex ratio mask uses the planes as ``(a, b)``, the
@@ -215,7 +216,8 @@ def _mask_backward_kernel(
 
 
 def _compute_dtype(spec: torch.Tensor, planes: list[torch.Tensor]) -> torch.dtype:
-    """Real dtype of the result, as :mod:`torchlass.masks` promotes (at least float32)."""
+    """Real dtype of the result, as [`torchlass.masks`][torchlass.masks.functional] promotes (at
+    least float32)."""
     double = any(t.dtype in (torch.float64, torch.complex128) for t in (spec, *planes))
     return torch.float64 if double else torch.float32
 
@@ -290,7 +292,8 @@ def fused_apply_mag_phase_mask(
     phase_real_logit: torch.Tensor,
     phase_imag_logit: torch.Tensor,
 ) -> torch.Tensor:
-    """Fused :func:`torchlass.masks.apply_mag_phase_mask` (DCASE 2024 baseline mask).
+    """Fused [`torchlass.masks.apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask] (DCASE
+    2024 baseline mask).
 
     ``X = m e^{j angle M} Y`` with ``m = sigmoid(z0)`` and the phasor of
     ``(tanh z1, tanh z2)`` floored at length 1e-10, in one pass (forward) and one pass
@@ -305,7 +308,7 @@ def fused_apply_mag_phase_mask(
 
     Returns:
         Complex64 (complex128 if any input is double), frequency-fastest in memory when
-        ``spec`` is (as :func:`torch.stft` returns it).
+        ``spec`` is (as `torch.stft` returns it).
 
     Shape:
         all inputs broadcast together, e.g. ``spec`` ``(batch, 1, channels, freq, frames)``
@@ -331,7 +334,8 @@ def fused_apply_mag_phase_mask(
 def fused_apply_real_imag_mask(
     spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
 ) -> torch.Tensor:
-    """Fused :func:`torchlass.masks.apply_real_imag_mask`: ``M_re Re Y + j M_im Im Y``.
+    """Fused [`torchlass.masks.apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask]:
+    ``M_re Re Y + j M_im Im Y``.
 
     Args:
         spec: complex mixture spectrogram ``Y``.
@@ -363,7 +367,8 @@ def fused_apply_real_imag_mask(
 def fused_apply_complex_ratio_mask(
     spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
 ) -> torch.Tensor:
-    """Fused :func:`torchlass.masks.apply_complex_ratio_mask`: ``(M_re + j M_im) Y``.
+    """Fused [`torchlass.masks.apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask]:
+    ``(M_re + j M_im) Y``.
 
     Args:
         spec: complex mixture spectrogram ``Y``.

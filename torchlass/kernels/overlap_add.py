@@ -151,13 +151,13 @@ def fused_istft(
 ) -> torch.Tensor:
     """Inverse STFT as one inverse real FFT plus one overlap-add kernel.
 
-    Equals :func:`torchlass.stft.istft` (and :func:`torch.istft` with ``onesided=True``,
+    Equals [`torchlass.stft.istft`][torchlass.stft.istft] (and `torch.istft` with ``onesided=True``,
     ``normalized=False``): each frame's inverse DFT is weighted by the synthesis window,
     overlap-added and divided by the squared-window envelope, then trimmed by
     ``n_fft // 2`` samples when ``center``. The imaginary parts of the DC and Nyquist bins
-    are ignored. The validation of :func:`torchlass.stft.istft` (NOLA condition, finite
-    values, option ranges) is the caller's: this function checks only shapes and dtypes.
-    A window that requires grad takes the :func:`torch.istft` path (the kernel treats the
+    are ignored. The validation of [`torchlass.stft.istft`][torchlass.stft.istft] (NOLA condition,
+    finite values, option ranges) is the caller's: this function checks only shapes and dtypes.
+    A window that requires grad takes the `torch.istft` path (the kernel treats the
     window as a constant).
 
     Args:
@@ -165,7 +165,7 @@ def fused_istft(
         n_fft: DFT size in samples; ``spec`` has ``n_fft // 2 + 1`` bins.
         hop_length: frame step in samples.
         window: real synthesis window of at most ``n_fft`` samples (centred and
-            zero-padded to ``n_fft`` like :func:`torch.istft` does).
+            zero-padded to ``n_fft`` like `torch.istft` does).
         center: the frames were centred (drop ``n_fft // 2`` samples at the start).
         length: output length in samples (trimmed or zero-padded); default
             ``hop_length * (frames - 1)`` when centred, ``n_fft + hop_length * (frames - 1)``

@@ -1,18 +1,22 @@
 """One-pass reductions behind the SNR-family metrics and the MixIT assignment search.
 
 SI-SDR and SNR of a pair of signals depend on them only through five per-row sums, the
-moments ``(sum x, sum s, <x, s>, ||s||^2, ||x||^2)``; :func:`fused_row_moments` reads both
-signals once and returns them in float64. Products of float32 samples are exact in
-float64, so the error energy ``alpha^2 ||s||^2 - 2 alpha <x, s> + ||x||^2`` formed from
-the moments agrees with the explicitly formed error to about 1e-3 dB even at 110 dB,
-where the machine-epsilon floor of the convention bounds float32 signals anyway. Its backward is one
-more pass, ``dx = g_1 + g_3 s + 2 g_5 x``. :func:`fused_si_sdr` and :func:`fused_snr` are
-:func:`torchlass.metrics.si_sdr` and :func:`torchlass.metrics.snr` built on it.
+moments ``(sum x, sum s, <x, s>, ||s||^2, ||x||^2)``;
+[`fused_row_moments`][torchlass.kernels.reductions.fused_row_moments] reads both signals once and
+returns them in float64. Products of float32 samples are exact in float64, so the error energy
+``alpha^2 ||s||^2 - 2 alpha <x, s> + ||x||^2`` formed from the moments agrees with the explicitly
+formed error to about 1e-3 dB even at 110 dB, where the machine-epsilon floor of the convention
+bounds float32 signals anyway. Its backward is one more pass, ``dx = g_1 + g_3 s + 2 g_5 x``.
+[`fused_si_sdr`][torchlass.kernels.reductions.fused_si_sdr] and
+[`fused_snr`][torchlass.kernels.reductions.fused_snr] are
+[`torchlass.metrics.si_sdr`][torchlass.metrics.si_sdr] and
+[`torchlass.metrics.snr`][torchlass.metrics.snr] built on it.
 
 MixIT ranks all assignments of ``M`` estimates to ``N`` mixtures from the Gram matrix of
-the estimates and their inner products with the mixtures; :func:`fused_mixture_gram`
-computes all three in one pass (a ``(M + N) x (M + N)`` Gram matrix per example, float32
-products summed per chunk, chunks summed in float64).
+the estimates and their inner products with the mixtures;
+[`fused_mixture_gram`][torchlass.kernels.reductions.fused_mixture_gram] computes all three in one
+pass (a ``(M + N) x (M + N)`` Gram matrix per example, float32 products summed per chunk, chunks
+summed in float64).
 """
 
 from __future__ import annotations
@@ -206,7 +210,8 @@ def _eps(estimate: torch.Tensor, target: torch.Tensor) -> float:
 
 def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool = False
                  ) -> torch.Tensor:
-    """SI-SDR (dB) from one pass over the signals; equals :func:`torchlass.metrics.si_sdr`.
+    """SI-SDR (dB) from one pass over the signals; equals
+    [`torchlass.metrics.si_sdr`][torchlass.metrics.si_sdr].
 
     ``alpha = (<x, s> + eps) / (||s||^2 + eps)``,
     ``SI-SDR = 10 log10((alpha^2 ||s||^2 + eps) / (||alpha s - x||^2 + eps))`` with
@@ -246,7 +251,8 @@ def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: boo
 
 def fused_snr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool = False
               ) -> torch.Tensor:
-    """SNR (dB) from one pass over the signals; equals :func:`torchlass.metrics.snr`.
+    """SNR (dB) from one pass over the signals; equals
+    [`torchlass.metrics.snr`][torchlass.metrics.snr].
 
     ``SNR = 10 log10((||s||^2 + eps) / (||s - x||^2 + eps))`` with
     ``||s - x||^2 = ||s||^2 - 2 <x, s> + ||x||^2`` from the float64 moments (clamped at 0),
@@ -318,9 +324,9 @@ def fused_mixture_gram(estimates: torch.Tensor, mixtures: torch.Tensor
 
     ``gram[b, i, j] = <e_i, e_j>``, ``cross[b, n, i] = <x_n, e_i>``,
     ``power[b, n] = ||x_n||^2``: everything the MixIT search of
-    :func:`torchlass.losses.mixit_loss` needs, from one read of both tensors. Products are
-    float32 (float64 inputs are computed with :func:`torch.bmm` in float64), partial sums
-    over chunks of 4096 samples are added in float64. Not differentiable (the search
+    [`torchlass.losses.mixit_loss`][torchlass.losses.mixit_loss] needs, from one read of both
+    tensors. Products are float32 (float64 inputs are computed with `torch.bmm` in float64), partial
+    sums over chunks of 4096 samples are added in float64. Not differentiable (the search
     does not differentiate its choice).
 
     Args:

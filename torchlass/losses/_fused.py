@@ -31,7 +31,7 @@ _THREADED_CHUNK_ELEMENTS = 1 << 22
 
 
 class LossConfig(NamedTuple):
-    """What the fused loss computes; see :func:`snr_family_loss`."""
+    """What the fused loss computes; see `snr_family_loss`."""
 
     scale_invariant: bool
     zero_mean: bool

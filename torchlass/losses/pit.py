@@ -120,12 +120,12 @@ def pit_loss(
     """Permutation-invariant loss: the mean pair loss under the best estimate-target matching.
 
     ``loss_b = min over permutations p of mean_j loss(estimates[b, p[j]], targets[b, j])``,
-    with negative zero-mean SI-SDR (SI-SNR, :func:`torchlass.losses.si_sdr_loss`) as the
-    default pair loss. The pairwise matrix comes from one batched product of estimates
-    and targets (centred analytically, float64); the exact loss and its gradient then go
-    through the chosen pairs only, the choice itself is not differentiated. Up to 8
-    sources every permutation is tried (ties: first in ``itertools.permutations`` order);
-    beyond, scipy's Hungarian ``linear_sum_assignment`` is used.
+    with negative zero-mean SI-SDR (SI-SNR,
+    [`torchlass.losses.si_sdr_loss`][torchlass.losses.si_sdr_loss]) as the default pair loss. The
+    pairwise matrix comes from one batched product of estimates and targets (centred analytically,
+    float64); the exact loss and its gradient then go through the chosen pairs only, the choice
+    itself is not differentiated. Up to 8 sources every permutation is tried (ties: first in
+    ``itertools.permutations`` order); beyond, scipy's Hungarian ``linear_sum_assignment`` is used.
 
     Args:
         estimates: The model's separated signals, real floating point.

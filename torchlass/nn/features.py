@@ -1,11 +1,12 @@
 """Feature stages: what a separator feeds its network from the complex mixture spectrogram.
 
 A feature stage maps a complex ``(batch, channels, freq, frames)`` spectrogram to real
-``(batch, channels * per_channel, freq, frames)`` network input. :class:`MagnitudeFeatures`
-is the DCASE 2024 baseline's (the floored magnitude, then BatchNorm over frequency bins,
-``bn0``: SPEC.md section 4.1 step 2); :class:`RealImagFeatures` stacks real and imaginary
-parts as SRPOL system 1 does. Both normalise each frequency bin with
-:class:`FrequencyBatchNorm` unless told not to.
+``(batch, channels * per_channel, freq, frames)`` network input.
+[`MagnitudeFeatures`][torchlass.nn.MagnitudeFeatures] is the DCASE 2024 baseline's (the floored
+magnitude, then BatchNorm over frequency bins, ``bn0``: SPEC.md section 4.1 step 2);
+[`RealImagFeatures`][torchlass.nn.RealImagFeatures] stacks real and imaginary parts as SRPOL system
+1 does. Both normalise each frequency bin with
+[`FrequencyBatchNorm`][torchlass.nn.FrequencyBatchNorm] unless told not to.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class MagnitudeFeatures(_Features):
 
     Args:
         num_bins: number of frequency bins.
-        normalize: apply :class:`FrequencyBatchNorm` (the baseline's ``bn0``).
+        normalize: apply [`FrequencyBatchNorm`][torchlass.nn.FrequencyBatchNorm] (the baseline's
+            ``bn0``).
         eps: floor on ``|Y|^2``, 1e-10 as in the baseline.
 
     Shape:
@@ -99,7 +101,8 @@ class RealImagFeatures(_Features):
 
     Args:
         num_bins: number of frequency bins.
-        normalize: apply :class:`FrequencyBatchNorm` to the stacked parts.
+        normalize: apply [`FrequencyBatchNorm`][torchlass.nn.FrequencyBatchNorm] to the stacked
+            parts.
 
     Shape:
         - spec: complex ``(batch, channels, num_bins, frames)``

@@ -1,10 +1,12 @@
 """Recipes: configurations, the training loop, evaluation and the demo, built from the parts.
 
-:mod:`~torchlass.recipes.config` holds the named configurations (the DCASE 2024 baseline,
+[`config`][torchlass.recipes.config] holds the named configurations (the DCASE 2024 baseline,
 SRPOL's systems, MixIT, the SDR-based loss, the complex ratio mask) and their CLI
-overrides; :class:`Trainer` trains one; :func:`evaluate_separator` and :func:`summarize`
-compute the challenge's table; :func:`run_demo` is ``torchlass demo``. Each piece can be
-used from a user's own loop.
+overrides; [`Trainer`][torchlass.recipes.Trainer] trains one;
+[`evaluate_separator`][torchlass.recipes.evaluate_separator] and
+[`summarize`][torchlass.recipes.summarize] compute the challenge's table;
+[`run_demo`][torchlass.recipes.demo.run_demo] is ``torchlass demo``. Each piece can be used from a
+user's own loop.
 """
 
 from torchlass.recipes.config import (

@@ -1,13 +1,15 @@
 """Training configurations: nested dataclasses, named presets, TOML files, CLI overrides.
 
-A :class:`Config` has five sections: ``model`` (which separator, STFT, widths), ``query``
-(text encoder), ``data`` (caption lists, segment, mixing, validation recipe), ``optim``
+A [`Config`][torchlass.recipes.Config] has five sections: ``model`` (which separator, STFT, widths),
+``query`` (text encoder), ``data`` (caption lists, segment, mixing, validation recipe), ``optim``
 (AdamW, schedule, clipping) and ``train`` (steps, loss, precision, logging, checkpoints).
-:data:`PRESETS` holds the named configurations (the baseline, SRPOL's systems, MixIT, the
-SDR-based loss, the complex ratio mask); :func:`get_config` returns a fresh copy of one,
-:func:`load_config` reads a TOML file (a ``preset = "name"`` key starts from that preset),
-and :func:`apply_overrides` changes any field from ``"section.field=value"`` strings, the
-value parsed to the field's type (``"model.widths=8,16,32"``, ``"optim.lr=1e-4"``).
+`PRESETS` holds the named configurations (the baseline, SRPOL's systems, MixIT, the
+SDR-based loss, the complex ratio mask); [`get_config`][torchlass.recipes.get_config] returns a
+fresh copy of one, [`load_config`][torchlass.recipes.load_config] reads a TOML file (a
+``preset = "name"`` key starts from that preset), and
+[`apply_overrides`][torchlass.recipes.apply_overrides] changes any field from
+``"section.field=value"`` strings, the value parsed to the field's type (``"model.widths=8,16,32"``,
+``"optim.lr=1e-4"``).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ _RESUNET30_POOLS = ((2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (2, 1))
 
 @dataclass
 class ModelConfig:
-    """The separator (see :func:`torchlass.recipes.build_separator`).
+    """The separator (see [`torchlass.recipes.build_separator`][torchlass.recipes.build_separator]).
 
     Attributes:
         architecture: ``"dcase2024_baseline"`` (magnitude in, magnitude mask + phase
@@ -84,7 +86,8 @@ class QueryConfig:
 
     Attributes:
         encoder: ``"clap"`` (LAION-CLAP's text tower from ``clap_checkpoint``) or
-            ``"hashed"`` (:class:`torchlass.query.HashedTextEncoder`, no download).
+            ``"hashed"`` ([`torchlass.query.HashedTextEncoder`][torchlass.query.HashedTextEncoder],
+            no download).
         clap_checkpoint: path of the LAION-CLAP checkpoint file.
         clap_amodel: audio tower name the CLAP checkpoint was trained with.
     """
@@ -141,7 +144,7 @@ class OptimConfig:
         betas: Adam's ``(beta1, beta2)``.
         eps: Adam's epsilon.
         schedule: ``"baseline_warmup"``, ``"linear_warmup"`` or ``"constant"``.
-        warmup_steps: see :mod:`torchlass.recipes.schedule`.
+        warmup_steps: see [`torchlass.recipes.schedule`][torchlass.recipes.schedule].
         grad_clip_norm: clip the global gradient norm to this (0: no clipping).
     """
 
@@ -237,7 +240,7 @@ PRESETS: dict[str, Config] = _presets()
 
 
 def get_config(name: str) -> Config:
-    """A fresh copy of a named configuration from :data:`PRESETS`.
+    """A fresh copy of a named configuration from `PRESETS`.
 
     Raises:
         TorchlassError: for an unknown name (the message lists the known ones).
@@ -362,7 +365,8 @@ def _toml_value(value: Any) -> str:
 
 
 def config_to_toml(config: Config) -> str:
-    """The configuration as a TOML document that :func:`load_config` reads back.
+    """The configuration as a TOML document that [`load_config`][torchlass.recipes.load_config]
+    reads back.
 
     Examples:
         >>> print(config_to_toml(get_config("baseline")).splitlines()[0])

@@ -1,11 +1,11 @@
 """``torchlass demo``: synthesise, train, evaluate and listen, on a CPU, with no download.
 
 The demo synthesises a captioned collection of ten kinds of sound with overlapping spectra
-(:mod:`torchlass.data.synthetic`), writes held-out clips and a validation recipe in the
-challenge's format, trains a small SRPOL-system-1 separator (real/imaginary input and
+([`torchlass.data.synthetic`][torchlass.data.synthetic]), writes held-out clips and a validation
+recipe in the challenge's format, trains a small SRPOL-system-1 separator (real/imaginary input and
 masks on a narrow FiLM-ResUNet, waveform L1 loss, 8 kHz) on mixtures made on the fly by
-:class:`~torchlass.data.BatchMixer`, conditioned by the built-in
-:class:`~torchlass.query.HashedTextEncoder`, and scores the trained and the untrained
+[`BatchMixer`][torchlass.data.BatchMixer], conditioned by the built-in
+[`HashedTextEncoder`][torchlass.query.HashedTextEncoder], and scores the trained and the untrained
 model on the held-out mixtures with the challenge protocol. It writes to ``out_dir``:
 ``results.json``, ``items.csv`` (per mixture), ``checkpoint.pt`` with its
 ``config.toml``, ``log.csv``, ``spectrograms.png``, ``audio/`` (mixture, target and
@@ -64,7 +64,8 @@ class DemoSettings:
         hop_length: STFT hop in samples.
         batch_size: clips per step.
         lr: learning rate after the warm-up.
-        loss: ``"sdr"``, ``"l1"`` or ``"mixit"`` (see :mod:`torchlass.recipes.objectives`).
+        loss: ``"sdr"``, ``"l1"`` or ``"mixit"`` (see
+            [`torchlass.recipes.objectives`][torchlass.recipes.objectives]).
     """
 
     steps: int = 800

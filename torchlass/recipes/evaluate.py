@@ -1,12 +1,14 @@
 """Evaluation with the challenge protocol: per-item scores, the table, SNR buckets, CSV.
 
-:func:`evaluate_separator` runs a separator on validation mixtures (for example
-:class:`~torchlass.data.ValidationMixtures` built from ``lass_synthetic_validation.csv``),
-one full-length forward pass per clip as the DCASE 2024 evaluator does (SPEC.md §7), and
-scores every clip with :func:`torchlass.metrics.sdr`, :func:`~torchlass.metrics.sdri` and
-:func:`~torchlass.metrics.si_sdr`. :func:`summarize` gives the challenge's table (plain
-means over rows) and the same means per SNR bucket; :func:`format_table` prints them and
-:func:`write_item_csv` keeps every row.
+[`evaluate_separator`][torchlass.recipes.evaluate_separator] runs a separator on validation mixtures
+(for example [`ValidationMixtures`][torchlass.data.ValidationMixtures] built from
+``lass_synthetic_validation.csv``), one full-length forward pass per clip as the DCASE 2024
+evaluator does (SPEC.md §7), and scores every clip with
+[`torchlass.metrics.sdr`][torchlass.metrics.sdr], [`sdri`][torchlass.metrics.sdri] and
+[`si_sdr`][torchlass.metrics.si_sdr]. [`summarize`][torchlass.recipes.summarize] gives the
+challenge's table (plain means over rows) and the same means per SNR bucket;
+[`format_table`][torchlass.recipes.format_table] prints them and
+[`write_item_csv`][torchlass.recipes.write_item_csv] keeps every row.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
 
     Items are dicts with ``mixture`` and ``target`` (``(1, time)``), ``caption`` and
     ``snr_db`` (``source`` and ``noise`` ids are kept when present), as
-    :class:`~torchlass.data.ValidationMixtures` returns. The separator runs in eval mode
-    on the whole clip (a separator with several outputs per query is scored on the first,
+    [`ValidationMixtures`][torchlass.data.ValidationMixtures] returns. The separator runs in eval
+    mode on the whole clip (a separator with several outputs per query is scored on the first,
     the query's source); consecutive items of equal length are batched up to ``batch_size``
     (BatchNorm in eval mode makes the result independent of batching). Scores are
     computed in float32 as the evaluator's numpy code does (``eps`` of float32 in SI-SDR).
@@ -77,7 +79,7 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
         progress: show a tqdm progress bar.
 
     Returns:
-        One :class:`ItemScore` per item, in order.
+        One [`ItemScore`][torchlass.recipes.ItemScore] per item, in order.
 
     Raises:
         ShapeError: if the separator returns another shape than the mixture's.
@@ -132,8 +134,9 @@ def summarize(scores: Sequence[ItemScore], *, bucket_width: float = 5.0
     """The challenge table: mean SDR, SDRi, SI-SDR over all rows, and per SNR bucket.
 
     Args:
-        scores: from :func:`evaluate_separator`.
-        bucket_width: width of the SNR buckets in dB (see :func:`snr_bucket`).
+        scores: from [`evaluate_separator`][torchlass.recipes.evaluate_separator].
+        bucket_width: width of the SNR buckets in dB (see
+            [`snr_bucket`][torchlass.recipes.snr_bucket]).
 
     Returns:
         ``{"all": {"sdr", "sdri", "si_sdr", "count"}, "[-15, -10)": {...}, ...}``, buckets

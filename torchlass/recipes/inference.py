@@ -3,7 +3,8 @@
 Two kinds of checkpoint are accepted: a torchlass training checkpoint (its configuration
 says how to rebuild the separator and which text encoder it was trained with), and the
 official DCASE 2024 baseline checkpoint (through
-:func:`torchlass.checkpoints.load_dcase2024_baseline`; it needs LAION-CLAP's text tower).
+[`torchlass.checkpoints.load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline]; it
+needs LAION-CLAP's text tower).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def load_for_inference(path: str | Path, *, clap_checkpoint: str | Path | None =
         device: where the separator runs.
 
     Returns:
-        A :class:`LoadedSeparator`.
+        A [`LoadedSeparator`][torchlass.recipes.inference.LoadedSeparator].
 
     Raises:
         FileNotFoundError: if a file does not exist.

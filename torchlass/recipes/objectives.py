@@ -2,13 +2,14 @@
 
 ``"l1"`` is the baseline's waveform L1 (mean absolute error over samples and batch).
 ``"sdr"`` is SRPOL's eq. 4, ``-lam * SDR - (1 - lam) * SI-SDR`` with ``lam = 0.9``
-(:func:`torchlass.losses.sdr_loss`). ``"mixit"`` is mixture invariant training (Wisdom et
-al., NeurIPS 2020) adapted to a query: the separator predicts ``M >= 2`` sources for the
-caption of the first clip of a mixture of two clips; the first estimate is the query's
+([`torchlass.losses.sdr_loss`][torchlass.losses.sdr_loss]). ``"mixit"`` is mixture invariant
+training (Wisdom et al., NeurIPS 2020) adapted to a query: the separator predicts ``M >= 2`` sources
+for the caption of the first clip of a mixture of two clips; the first estimate is the query's
 and is always assigned to that clip, the other ``M - 1`` are assigned to either clip,
 whichever assignment gives the lowest loss (the "noise heads" of CLIPSep's noise-invariant
 training, Dong et al., ICLR 2023). Each clip's remix is scored by the thresholded negative
-SNR of :func:`torchlass.losses.snr_loss` (``snr_max`` ceiling), and the two are summed.
+SNR of [`torchlass.losses.snr_loss`][torchlass.losses.snr_loss] (``snr_max`` ceiling), and the two
+are summed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Learning-rate schedules: the baseline's stepped warm-up, a linear warm-up, a constant.
 
 Each schedule is a function ``step -> factor`` applied to the optimiser's base learning
-rate by :class:`torch.optim.lr_scheduler.LambdaLR`, stepped once per optimisation step as
+rate by `torch.optim.lr_scheduler.LambdaLR`, stepped once per optimisation step as
 the baseline does (SPEC.md §6). The baseline's ``constant_warm_up`` multiplies the rate by
 0.001, 0.01 and 0.1 for ``warmup_steps`` steps each, then by 1 (1e-6 -> 1e-5 -> 1e-4 ->
 1e-3 for 10 000 steps each with its settings), with no decay. Fine-tuning from a checkpoint
@@ -62,12 +62,13 @@ SCHEDULES: dict[str, Callable[..., float]] = {
 
 def build_scheduler(optimizer: torch.optim.Optimizer, name: str, *,
                     warmup_steps: int = 10000) -> torch.optim.lr_scheduler.LambdaLR:
-    """A :class:`~torch.optim.lr_scheduler.LambdaLR` for one of :data:`SCHEDULES`.
+    """A `LambdaLR` for one of `SCHEDULES`.
 
     Args:
         optimizer: the optimiser whose learning rate is scheduled.
         name: ``"baseline_warmup"``, ``"linear_warmup"`` or ``"constant"``.
-        warmup_steps: see :func:`baseline_warmup` and :func:`linear_warmup`.
+        warmup_steps: see [`baseline_warmup`][torchlass.recipes.baseline_warmup] and
+            [`linear_warmup`][torchlass.recipes.linear_warmup].
 
     Returns:
         The scheduler; call ``scheduler.step()`` after every ``optimizer.step()``.

@@ -1,15 +1,16 @@
 """The training loop: mixing on the fly, AdamW, schedules, validation, exact resumption.
 
-:class:`Trainer` runs what a :class:`~torchlass.recipes.config.Config` describes: each step
-takes the step's clean clips (:class:`~torchlass.recipes.sampler.StepBatchSampler`), mixes
-the global batch with :class:`~torchlass.data.BatchMixer` on the training device, embeds the
-captions (cached), runs the separator (optionally under bf16 autocast), applies the loss,
+[`Trainer`][torchlass.recipes.Trainer] runs what a [`Config`][torchlass.recipes.Config] describes:
+each step takes the step's clean clips ([`StepBatchSampler`][torchlass.recipes.StepBatchSampler]),
+mixes the global batch with [`BatchMixer`][torchlass.data.BatchMixer] on the training device, embeds
+the captions (cached), runs the separator (optionally under bf16 autocast), applies the loss,
 clips the gradient norm, steps AdamW (AMSGrad, lr 1e-3, no weight decay by default) and
 the schedule. Every ``val_every`` steps it scores the validation recipe; every
 ``checkpoint_every`` steps it writes a checkpoint holding the model, optimiser, scheduler,
-step, mixer and RNG states, from which :meth:`Trainer.resume` continues bit for bit.
-Under ``torchrun`` it wraps the model in DistributedDataParallel (SyncBatchNorm on GPUs;
-on CPUs BatchNorm statistics stay per process, since SyncBatchNorm needs GPUs).
+step, mixer and RNG states, from which [`Trainer.resume`][torchlass.recipes.trainer.Trainer.resume]
+continues bit for bit. Under ``torchrun`` it wraps the model in DistributedDataParallel
+(SyncBatchNorm on GPUs; on CPUs BatchNorm statistics stay per process, since SyncBatchNorm needs
+GPUs).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class SizedItems(Protocol):
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a training checkpoint written by :class:`Trainer` (on the CPU).
+    """Read a training checkpoint written by [`Trainer`][torchlass.recipes.Trainer] (on the CPU).
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -75,12 +76,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load weights for fine-tuning: a :class:`Trainer` checkpoint or the DCASE baseline's.
+    """Load weights for fine-tuning: a [`Trainer`][torchlass.recipes.Trainer] checkpoint or the
+    DCASE baseline's.
 
     A torchlass training checkpoint's ``model`` entry is loaded strictly. Anything else is
-    handed to :func:`torchlass.checkpoints.load_dcase2024_baseline` (the official Lightning
-    checkpoint or a bare ResUNet30 state_dict), whose separator's weights are then loaded
-    strictly, so ``model`` must have the baseline's architecture.
+    handed to
+    [`torchlass.checkpoints.load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline]
+    (the official Lightning checkpoint or a bare ResUNet30 state_dict), whose separator's weights
+    are then loaded strictly, so ``model`` must have the baseline's architecture.
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -127,12 +130,15 @@ class Trainer:
     Args:
         config: the configuration.
         train_set: dataset of clean captioned clips (items ``{"waveform": (1, time),
-            "caption", "labels"}``), e.g. :class:`~torchlass.data.CaptionedAudioDataset`.
-        separator: the model (default: :func:`~torchlass.recipes.build_separator` of
+            "caption", "labels"}``), e.g.
+            [`CaptionedAudioDataset`][torchlass.data.CaptionedAudioDataset].
+        separator: the model (default: [`build_separator`][torchlass.recipes.build_separator] of
             ``config.model``, initialised from ``config.train.seed``).
-        encoder: the text encoder (default: :func:`~torchlass.recipes.build_text_encoder`).
-        validation_set: validation items for :func:`~torchlass.recipes.evaluate_separator`
-            (default: none; no validation).
+        encoder: the text encoder (default:
+            [`build_text_encoder`][torchlass.recipes.build_text_encoder]).
+        validation_set: validation items for
+            [`evaluate_separator`][torchlass.recipes.evaluate_separator] (default: none; no
+            validation).
         device: where to train (default: CUDA if available; ``cuda:LOCAL_RANK`` under
             ``torchrun``).
         progress: show a tqdm progress bar (main process only).
@@ -360,7 +366,8 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output (the configuration is not changed)."""
+        """Restore [`state_dict`][torchlass.recipes.trainer.Trainer.state_dict]'s output (the
+        configuration is not changed)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -372,8 +379,9 @@ class Trainer:
         """Write a checkpoint (main process only; returns its path there, else None).
 
         By default ``out_dir/checkpoint_step{N}.pt`` and ``out_dir/checkpoint.pt`` (the
-        latest; :meth:`fit` also writes it when it ends). Written to a temporary file
-        first, then renamed, so an interrupted write never leaves a broken checkpoint.
+        latest; [`fit`][torchlass.recipes.trainer.Trainer.fit] also writes it when it ends). Written
+        to a temporary file first, then renamed, so an interrupted write never leaves a broken
+        checkpoint.
         """
         target = Path(path) if path is not None else None
         if target is None and self.out_dir is None:
@@ -396,7 +404,8 @@ class Trainer:
         return written
 
     def resume(self, path: str | Path) -> None:
-        """Continue from a checkpoint written by :meth:`save_checkpoint`."""
+        """Continue from a checkpoint written by
+        [`save_checkpoint`][torchlass.recipes.trainer.Trainer.save_checkpoint]."""
         self.load_state_dict(load_checkpoint(path))
 
     @classmethod
