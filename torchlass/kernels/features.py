@@ -142,8 +142,7 @@ class _FusedMagnitudePhase(torch.autograd.Function):
 def fused_magnitude_phase(
     spec: torch.Tensor, *, eps: float = 1e-10
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fused [`torchlass.stft.magnitude_phase`][torchlass.stft.magnitude_phase]: floored magnitude,
-    phase cosine and sine.
+    """Fused [`magnitude_phase`][torchlass.stft.magnitude_phase]: floored magnitude, cosine, sine.
 
     ``mag = sqrt(max(Re^2 + Im^2, eps))``, ``cos = Re / mag``, ``sin = Im / mag``, from one
     read of ``spec``; gradients equal the eager function's (the floor passes no gradient

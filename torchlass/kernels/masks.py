@@ -1,5 +1,4 @@
-"""Fused Triton kernels for the three mask families of
-[`torchlass.masks`][torchlass.masks.functional].
+"""Fused Triton kernels for the three mask families of [`masks`][torchlass.masks.functional].
 
 Each family is one complex product ``X = (a + j b) * Y`` (the real/imaginary mask takes
 ``Re X = a Re Y, Im X = b Im Y``): the complex ratio mask uses the planes as ``(a, b)``, the
@@ -216,8 +215,7 @@ def _mask_backward_kernel(
 
 
 def _compute_dtype(spec: torch.Tensor, planes: list[torch.Tensor]) -> torch.dtype:
-    """Real dtype of the result, as [`torchlass.masks`][torchlass.masks.functional] promotes (at
-    least float32)."""
+    """Real dtype of the result, as [`masks`][torchlass.masks.functional] promotes (>= float32)."""
     double = any(t.dtype in (torch.float64, torch.complex128) for t in (spec, *planes))
     return torch.float64 if double else torch.float32
 
@@ -292,8 +290,7 @@ def fused_apply_mag_phase_mask(
     phase_real_logit: torch.Tensor,
     phase_imag_logit: torch.Tensor,
 ) -> torch.Tensor:
-    """Fused [`torchlass.masks.apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask] (DCASE
-    2024 baseline mask).
+    """Fused [`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask] (the baseline's mask).
 
     ``X = m e^{j angle M} Y`` with ``m = sigmoid(z0)`` and the phasor of
     ``(tanh z1, tanh z2)`` floored at length 1e-10, in one pass (forward) and one pass
@@ -334,8 +331,9 @@ def fused_apply_mag_phase_mask(
 def fused_apply_real_imag_mask(
     spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
 ) -> torch.Tensor:
-    """Fused [`torchlass.masks.apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask]:
-    ``M_re Re Y + j M_im Im Y``.
+    """Fused [`apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask].
+
+    ``X = M_re Re Y + j M_im Im Y``.
 
     Args:
         spec: complex mixture spectrogram ``Y``.
@@ -367,8 +365,9 @@ def fused_apply_real_imag_mask(
 def fused_apply_complex_ratio_mask(
     spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
 ) -> torch.Tensor:
-    """Fused [`torchlass.masks.apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask]:
-    ``(M_re + j M_im) Y``.
+    """Fused [`apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask].
+
+    ``X = (M_re + j M_im) Y``.
 
     Args:
         spec: complex mixture spectrogram ``Y``.

@@ -210,8 +210,7 @@ def _eps(estimate: torch.Tensor, target: torch.Tensor) -> float:
 
 def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool = False
                  ) -> torch.Tensor:
-    """SI-SDR (dB) from one pass over the signals; equals
-    [`torchlass.metrics.si_sdr`][torchlass.metrics.si_sdr].
+    """SI-SDR (dB) from one pass over the signals; equals [`si_sdr`][torchlass.metrics.si_sdr].
 
     ``alpha = (<x, s> + eps) / (||s||^2 + eps)``,
     ``SI-SDR = 10 log10((alpha^2 ||s||^2 + eps) / (||alpha s - x||^2 + eps))`` with
@@ -251,8 +250,7 @@ def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: boo
 
 def fused_snr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool = False
               ) -> torch.Tensor:
-    """SNR (dB) from one pass over the signals; equals
-    [`torchlass.metrics.snr`][torchlass.metrics.snr].
+    """SNR (dB) from one pass over the signals; equals [`snr`][torchlass.metrics.snr].
 
     ``SNR = 10 log10((||s||^2 + eps) / (||s - x||^2 + eps))`` with
     ``||s - x||^2 = ||s||^2 - 2 <x, s> + ||x||^2`` from the float64 moments (clamped at 0),
