@@ -8,6 +8,11 @@ Triton itself was imported before ``TRITON_INTERPRET`` was set. A program handle
 are loaded as a ``BQ x BP`` tile and transposed in registers, so every global access is
 coalesced whatever the operand's layout. `launch_elementwise` plans and launches
 such a kernel.
+
+Every operand reaches a kernel as a pointer and a tuple ``st`` of its five element strides
+``(s0, s1, s2, sp, sq)`` over ``(D0, D1, D2, P, Q)``; a program's place ``at`` is the tuple
+``(i0, i1, i2, p, q, P, Q)`` that [`tile_coords`][torchlass.kernels._tiles.tile_coords]
+returns. The loads and stores below take both.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from torchlass.kernels._layout import element_strides, plan_tiles
 
 @triton.jit
 def tile_coords(D1, D2, P, Q, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr):
-    """Outer indices (int64) and the tile's row/column indices of this program."""
+    """This program's place ``(i0, i1, i2, p, q, P, Q)``: outer indices (int64), the tile's
+    row and column indices, and the plane's size."""
     pid = tl.program_id(0)
     n_q = (Q + BQ - 1) // BQ
     n_p = (P + BP - 1) // BP
@@ -40,13 +46,14 @@ def tile_coords(D1, D2, P, Q, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.const
     if WIDE:
         p = p.to(tl.int64)
         q = q.to(tl.int64)
-    return i0.to(tl.int64), i1.to(tl.int64), i2.to(tl.int64), p, q
+    return i0.to(tl.int64), i1.to(tl.int64), i2.to(tl.int64), p, q, P, Q
 
 
 @triton.jit
-def load_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr,
-              CD: tl.constexpr):
+def load_tile(ptr, st, at, FAST_P: tl.constexpr, CD: tl.constexpr):
     """Load a ``BP x BQ`` tile (zeros outside ``P x Q``) and convert it to ``CD``."""
+    s0, s1, s2, sp, sq = st
+    i0, i1, i2, p, q, P, Q = at
     base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
     if FAST_P:
         mask_t = (q < Q)[:, None] & (p < P)[None, :]
@@ -59,14 +66,15 @@ def load_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.conste
 
 
 @triton.jit
-def load_complex_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr,
-                      CD: tl.constexpr):
+def load_complex_tile(ptr, st, at, FAST_P: tl.constexpr, CD: tl.constexpr):
     """Real and imaginary ``BP x BQ`` tiles of an interleaved complex operand.
 
     Strides are in complex elements (offsets are doubled here). Each element is read as
     one (re, im) pair, a trailing axis of 2 split in registers, so a warp reads whole
     contiguous segments and contiguous operands get vector loads.
     """
+    s0, s1, s2, sp, sq = st
+    i0, i1, i2, p, q, P, Q = at
     base = ptr + 2 * (i0 * s0 + i1 * s1 + i2 * s2)
     pair = tl.arange(0, 2)
     if FAST_P:
@@ -83,9 +91,10 @@ def load_complex_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: t
 
 
 @triton.jit
-def store_complex_tile(ptr, re, im, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq,
-                       FAST_P: tl.constexpr):
+def store_complex_tile(ptr, re, im, st, at, FAST_P: tl.constexpr):
     """Store real and imaginary tiles as interleaved (re, im) pairs."""
+    s0, s1, s2, sp, sq = st
+    i0, i1, i2, p, q, P, Q = at
     base = ptr + 2 * (i0 * s0 + i1 * s1 + i2 * s2)
     pair = tl.arange(0, 2)
     dtype = ptr.dtype.element_ty
@@ -134,8 +143,10 @@ def cast_for_store(value, dtype: tl.constexpr):
 
 
 @triton.jit
-def store_tile(ptr, value, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr):
+def store_tile(ptr, value, st, at, FAST_P: tl.constexpr):
     """Store a ``BP x BQ`` tile (inside ``P x Q``) in the pointer's dtype."""
+    s0, s1, s2, sp, sq = st
+    i0, i1, i2, p, q, P, Q = at
     base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
     value = cast_for_store(value, ptr.dtype.element_ty)
     if FAST_P:
@@ -191,7 +202,7 @@ def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
                        cd: torch.dtype) -> None:
     """Launch a tiled element-wise ``kernel`` over ``shape``.
 
-    Operands are passed as ``(pointer, 5 strides)`` in the order ``inputs + outputs``;
+    Operands are passed as ``pointer, (5 strides)`` in the order ``inputs + outputs``;
     inputs may broadcast, outputs have the full ``shape``. Layouts with too many dims to
     merge (rare) fall back to contiguous copies of the inputs, then of the outputs.
     """
@@ -208,7 +219,7 @@ def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
         return
     args: list[object] = []
     for t, strides in zip(operands, plan.strides, strict=True):
-        args += [torch.view_as_real(t) if t.is_complex() else t, *strides]
+        args += [torch.view_as_real(t) if t.is_complex() else t, tuple(strides)]
     _, d1, d2, p, q = plan.sizes
     with on_device(operands[0]):
         kernel[plan.grid](

@@ -30,11 +30,7 @@ __all__ = ["fused_magnitude_phase"]
 
 @triton.jit
 def _features_forward_kernel(
-    x_ptr, x0, x1, x2, xp, xq,
-    m_ptr, m0, m1, m2, mp, mq,
-    c_ptr, c0, c1, c2, cp, cq,
-    s_ptr, s0, s1, s2, sp, sq,
-    D1, D2, P, Q, eps: tl.constexpr,
+    x_ptr, x_st, m_ptr, m_st, c_ptr, c_st, s_ptr, s_st, D1, D2, P, Q, eps: tl.constexpr,
     X_FAST: tl.constexpr, M_FAST: tl.constexpr, C_FAST: tl.constexpr, S_FAST: tl.constexpr,
     CD: tl.constexpr, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
@@ -42,24 +38,20 @@ def _features_forward_kernel(
 
     Eager reference: [`magnitude_phase`][torchlass.stft.magnitude_phase]. Strides: the
     spectrogram ``x`` and the outputs ``m c s`` each come as a pointer and five element
-    strides over the plan's ``(D0, D1, D2, P, Q)`` (``x``'s in complex elements);
+    strides ``*_st`` over the plan's ``(D0, D1, D2, P, Q)`` (``x``'s in complex elements);
     ``*_FAST`` says the operand is contiguous along ``P`` (read or written transposed).
     """
-    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    at = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    xr, xi = load_complex_tile(x_ptr, x_st, at, X_FAST, CD)
     mag = tl.sqrt(tl.maximum(xr * xr + xi * xi, eps))
-    store_tile(m_ptr, mag, i0, i1, i2, p, q, P, Q, m0, m1, m2, mp, mq, M_FAST)
-    store_tile(c_ptr, xr / mag, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST)
-    store_tile(s_ptr, xi / mag, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, S_FAST)
+    store_tile(m_ptr, mag, m_st, at, M_FAST)
+    store_tile(c_ptr, xr / mag, c_st, at, C_FAST)
+    store_tile(s_ptr, xi / mag, s_st, at, S_FAST)
 
 
 @triton.jit
 def _features_backward_kernel(
-    x_ptr, x0, x1, x2, xp, xq,
-    gm_ptr, m0, m1, m2, mp, mq,
-    gc_ptr, c0, c1, c2, cp, cq,
-    gs_ptr, s0, s1, s2, sp, sq,
-    dx_ptr, e0, e1, e2, ep, eq,
+    x_ptr, x_st, gm_ptr, m_st, gc_ptr, c_st, gs_ptr, s_st, dx_ptr, dx_st,
     D1, D2, P, Q, eps: tl.constexpr,
     X_FAST: tl.constexpr, M_FAST: tl.constexpr, C_FAST: tl.constexpr, S_FAST: tl.constexpr,
     DX_FAST: tl.constexpr, HAS_GM: tl.constexpr, HAS_GC: tl.constexpr,
@@ -72,8 +64,8 @@ def _features_backward_kernel(
     the features are recomputed from ``x``. A feature whose gradient is None is skipped
     (``HAS_G* = False``, its pointer unused). Strides as the forward kernel's.
     """
-    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    at = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    xr, xi = load_complex_tile(x_ptr, x_st, at, X_FAST, CD)
     power = xr * xr + xi * xi
     mag = tl.sqrt(tl.maximum(power, eps))
     cos = xr / mag
@@ -83,18 +75,18 @@ def _features_backward_kernel(
     dxr = tl.full(xr.shape, 0.0, CD)
     dxi = tl.full(xi.shape, 0.0, CD)
     if HAS_GM:
-        gm = load_tile(gm_ptr, i0, i1, i2, p, q, P, Q, m0, m1, m2, mp, mq, M_FAST, CD)
+        gm = load_tile(gm_ptr, m_st, at, M_FAST, CD)
         dxr += gm * k * cos
         dxi += gm * k * sin
     if HAS_GC:
-        gc = load_tile(gc_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
+        gc = load_tile(gc_ptr, c_st, at, C_FAST, CD)
         dxr += gc * (1.0 - k * cos * cos) / mag
         dxi -= gc * k * cos * sin / mag
     if HAS_GS:
-        gs = load_tile(gs_ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, S_FAST, CD)
+        gs = load_tile(gs_ptr, s_st, at, S_FAST, CD)
         dxr -= gs * k * cos * sin / mag
         dxi += gs * (1.0 - k * sin * sin) / mag
-    store_complex_tile(dx_ptr, dxr, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
+    store_complex_tile(dx_ptr, dxr, dxi, dx_st, at, DX_FAST)
 
 
 _FORWARD_FAST = ("X_FAST", "M_FAST", "C_FAST", "S_FAST")

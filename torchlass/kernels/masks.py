@@ -91,13 +91,21 @@ def _mask_planes(z0, z1, z2, MODE: tl.constexpr):
 
 
 @triton.jit
+def _load_mask(z0_ptr, a_st, A_FAST: tl.constexpr, z1_ptr, b_st, B_FAST: tl.constexpr, z2_ptr,
+               c_st, C_FAST: tl.constexpr, at, MODE: tl.constexpr, CD: tl.constexpr):
+    """Load this tile's planes (``z2`` for MAG_PHASE only) and return ``_mask_planes``."""
+    z0 = load_tile(z0_ptr, a_st, at, A_FAST, CD)
+    z1 = load_tile(z1_ptr, b_st, at, B_FAST, CD)
+    if MODE == MAG_PHASE:
+        z2 = load_tile(z2_ptr, c_st, at, C_FAST, CD)
+    else:
+        z2 = z1
+    return _mask_planes(z0, z1, z2, MODE)
+
+
+@triton.jit
 def _mask_forward_kernel(
-    x_ptr, x0, x1, x2, xp, xq,
-    z0_ptr, a0, a1, a2, ap, aq,
-    z1_ptr, b0, b1, b2, bp, bq,
-    z2_ptr, c0, c1, c2, cp, cq,
-    y_ptr, y0, y1, y2, yp, yq,
-    D1, D2, P, Q,
+    x_ptr, x_st, z0_ptr, a_st, z1_ptr, b_st, z2_ptr, c_st, y_ptr, y_st, D1, D2, P, Q,
     X_FAST: tl.constexpr, A_FAST: tl.constexpr, B_FAST: tl.constexpr, C_FAST: tl.constexpr,
     Y_FAST: tl.constexpr, MODE: tl.constexpr, CD: tl.constexpr,
     BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
@@ -109,43 +117,29 @@ def _mask_forward_kernel(
     [`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask], by ``MODE``.
 
     Strides: each operand (spectrogram ``x``, planes ``z0 z1 z2``, output ``y``) comes as a
-    pointer and five element strides over the plan's ``(D0, D1, D2, P, Q)`` (see
+    pointer and a tuple of five element strides over the plan's ``(D0, D1, D2, P, Q)`` (see
     [`plan_tiles`][torchlass.kernels._layout.plan_tiles]): 0 along a broadcast dim,
     counted in complex elements for ``x`` and ``y``. ``*_FAST`` says the operand is
     contiguous along ``P``, so its tile is read transposed. ``z2`` is read only for
     ``MAG_PHASE``.
     """
-    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST,
-                                   CD)
-    z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
-    z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
-    if MODE == MAG_PHASE:
-        z2 = load_tile(z2_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
-    else:
-        z2 = z1
-    a, b, _m, _p_r, _p_i, _rho = _mask_planes(z0, z1, z2, MODE)
+    at = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    xr, xi = load_complex_tile(x_ptr, x_st, at, X_FAST, CD)
+    a, b, _m, _p_r, _p_i, _rho = _load_mask(z0_ptr, a_st, A_FAST, z1_ptr, b_st, B_FAST, z2_ptr,
+                                            c_st, C_FAST, at, MODE, CD)
     if MODE == REAL_IMAG:
         yr = a * xr
         yi = b * xi
     else:
         yr = a * xr - b * xi
         yi = a * xi + b * xr
-    store_complex_tile(y_ptr, yr, yi, i0, i1, i2, p, q, P, Q, y0, y1, y2, yp, yq, Y_FAST)
+    store_complex_tile(y_ptr, yr, yi, y_st, at, Y_FAST)
 
 
 @triton.jit
 def _mask_backward_kernel(
-    x_ptr, x0, x1, x2, xp, xq,
-    z0_ptr, a0, a1, a2, ap, aq,
-    z1_ptr, b0, b1, b2, bp, bq,
-    z2_ptr, c0, c1, c2, cp, cq,
-    g_ptr, g0, g1, g2, gp, gq,
-    dx_ptr, e0, e1, e2, ep, eq,
-    d0_ptr, f0, f1, f2, fp, fq,
-    d1_ptr, h0, h1, h2, hp, hq,
-    d2_ptr, k0, k1, k2, kp, kq,
-    D1, D2, P, Q,
+    x_ptr, x_st, z0_ptr, a_st, z1_ptr, b_st, z2_ptr, c_st, g_ptr, g_st,
+    dx_ptr, dx_st, d0_ptr, d0_st, d1_ptr, d1_st, d2_ptr, d2_st, D1, D2, P, Q,
     X_FAST: tl.constexpr, A_FAST: tl.constexpr, B_FAST: tl.constexpr, C_FAST: tl.constexpr,
     G_FAST: tl.constexpr, DX_FAST: tl.constexpr, D0_FAST: tl.constexpr,
     D1_FAST: tl.constexpr, D2_FAST: tl.constexpr,
@@ -161,16 +155,10 @@ def _mask_backward_kernel(
     written only where ``NEED_*`` is set, in full broadcast shape (the host sums them
     down to a broadcast input's shape).
     """
-    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    gr, gi = load_complex_tile(g_ptr, i0, i1, i2, p, q, P, Q, g0, g1, g2, gp, gq, G_FAST,
-                                   CD)
-    z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
-    z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
-    if MODE == MAG_PHASE:
-        z2 = load_tile(z2_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
-    else:
-        z2 = z1
-    a, b, m, p_r, p_i, rho = _mask_planes(z0, z1, z2, MODE)
+    at = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    gr, gi = load_complex_tile(g_ptr, g_st, at, G_FAST, CD)
+    a, b, m, p_r, p_i, rho = _load_mask(z0_ptr, a_st, A_FAST, z1_ptr, b_st, B_FAST, z2_ptr,
+                                        c_st, C_FAST, at, MODE, CD)
     if NEED_DX:
         if MODE == REAL_IMAG:
             dxr = gr * a
@@ -178,10 +166,9 @@ def _mask_backward_kernel(
         else:  # conj(a + j b) * g
             dxr = gr * a + gi * b
             dxi = gi * a - gr * b
-        store_complex_tile(dx_ptr, dxr, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
+        store_complex_tile(dx_ptr, dxr, dxi, dx_st, at, DX_FAST)
     if NEED_D0 or NEED_D1 or NEED_D2:
-        xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST,
-                                       CD)
+        xr, xi = load_complex_tile(x_ptr, x_st, at, X_FAST, CD)
         if MODE == REAL_IMAG:
             da = gr * xr
             db = gi * xi
@@ -193,8 +180,7 @@ def _mask_backward_kernel(
             sin_m = p_i / rho
             if NEED_D0:
                 dm = da * cos_m + db * sin_m
-                store_tile(d0_ptr, dm * m * (1.0 - m), i0, i1, i2, p, q, P, Q,
-                           f0, f1, f2, fp, fq, D0_FAST)
+                store_tile(d0_ptr, dm * m * (1.0 - m), d0_st, at, D0_FAST)
             dcos = da * m
             dsin = db * m
             floored = p_r * p_r + p_i * p_i < PHASOR_FLOOR_SQ
@@ -202,16 +188,14 @@ def _mask_backward_kernel(
             dp_r = tl.where(floored, dcos / rho, sin_m * w)
             dp_i = tl.where(floored, dsin / rho, -cos_m * w)
             if NEED_D1:
-                store_tile(d1_ptr, dp_r * (1.0 - p_r * p_r), i0, i1, i2, p, q, P, Q,
-                           h0, h1, h2, hp, hq, D1_FAST)
+                store_tile(d1_ptr, dp_r * (1.0 - p_r * p_r), d1_st, at, D1_FAST)
             if NEED_D2:
-                store_tile(d2_ptr, dp_i * (1.0 - p_i * p_i), i0, i1, i2, p, q, P, Q,
-                           k0, k1, k2, kp, kq, D2_FAST)
+                store_tile(d2_ptr, dp_i * (1.0 - p_i * p_i), d2_st, at, D2_FAST)
         else:
             if NEED_D0:
-                store_tile(d0_ptr, da, i0, i1, i2, p, q, P, Q, f0, f1, f2, fp, fq, D0_FAST)
+                store_tile(d0_ptr, da, d0_st, at, D0_FAST)
             if NEED_D1:
-                store_tile(d1_ptr, db, i0, i1, i2, p, q, P, Q, h0, h1, h2, hp, hq, D1_FAST)
+                store_tile(d1_ptr, db, d1_st, at, D1_FAST)
 
 
 def _compute_dtype(spec: torch.Tensor, planes: list[torch.Tensor]) -> torch.dtype:
