@@ -43,7 +43,9 @@ def _compile_all() -> list[str]:
         pointers = pointers or {}
         signature = {
             name: "constexpr" if name in constexprs
-            else pointers.get(name, default) if name.endswith("_ptr") else "i32"
+            else pointers.get(name, default) if name.endswith("_ptr")
+            else ("i32",) * 5 if name.endswith("_st")  # an operand's five strides
+            else "i32"
             for name in kernel.arg_names
         }
         triton.compile(ASTSource(kernel, signature, constexprs), target=target)

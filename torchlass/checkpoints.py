@@ -589,7 +589,8 @@ def export_dcase2024_baseline(separator: Separator, path: str | os.PathLike | No
 
     Args:
         separator: a separator with the baseline's architecture (as built by
-            :meth:`Separator.dcase2024_baseline` or :func:`load_dcase2024_baseline`).
+            [`Separator.dcase2024_baseline`][torchlass.separator.Separator.dcase2024_baseline] or
+            [`load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline]).
         path: if given, the result is also saved there with ``torch.save``.
         lightning: return a Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...},
             "pytorch-lightning_version": "2.0.0", ...}``) for ``AudioSep.load_from_checkpoint``;

@@ -88,16 +88,18 @@ class Separator(nn.Module):
     ``spec = stft(mixture)``, ``logits = backbone(features(spec), condition)``,
     ``estimate = istft(head(logits, spec), length=time)``. Any module with the same call
     signature can replace a part: a learnable asteroid-filterbanks bank for the STFT (its
-    output turned complex with :func:`torchlass.stft.from_asteroid`), another network for
-    the backbone, another head from :mod:`torchlass.masks`.
+    output turned complex with [`torchlass.stft.from_asteroid`][torchlass.stft.from_asteroid]),
+    another network for the backbone, another head from
+    [`torchlass.masks`][torchlass.masks.functional].
 
     Args:
         backbone: ``(features (batch, in, freq, frames), condition (batch, dim)) ->
-            (batch, sources * channels * planes, freq, frames)``, e.g. :class:`ResUNet`.
+            (batch, sources * channels * planes, freq, frames)``, e.g.
+            [`ResUNet`][torchlass.nn.ResUNet].
         features: complex spectrogram -> real network input, e.g.
-            :class:`~torchlass.nn.MagnitudeFeatures`.
+            [`MagnitudeFeatures`][torchlass.nn.MagnitudeFeatures].
         head: ``(logits, spec) -> complex (batch, sources, channels, freq, frames)``, e.g.
-            :class:`~torchlass.masks.MagPhaseMaskHead`.
+            [`MagPhaseMaskHead`][torchlass.masks.MagPhaseMaskHead].
         stft: waveform ``(batch, channels, time)`` -> complex ``(batch, channels, freq,
             frames)``.
         istft: ``(spec, length) -> waveform``.
@@ -191,7 +193,8 @@ class Separator(nn.Module):
     def separate(self, mixture: torch.Tensor, condition: torch.Tensor, *,
                  chunk_seconds: float = 10.0, overlap_seconds: float = 1.0,
                  residual: bool = False) -> torch.Tensor:
-        """:func:`separate` with chunk and overlap in seconds at ``sample_rate``.
+        """[`separate`][torchlass.separator.Separator.separate] with chunk and overlap in seconds at
+        ``sample_rate``.
 
         Chunks start on multiples of the hop times the backbone's frame pooling factor (5120
         samples, 0.32 s, for ResUNet30), so that each chunk sees the frames and pooling grid
@@ -249,11 +252,12 @@ class Separator(nn.Module):
                            **resunet_options: Any) -> Separator:
         """The DCASE 2024 Task 9 baseline: ``|Y|`` -> bn0 -> ResUNet30 -> magnitude/phase mask.
 
-        Features :class:`~torchlass.nn.MagnitudeFeatures` (floored magnitude, BatchNorm per
-        bin), head :class:`~torchlass.masks.MagPhaseMaskHead`. The defaults are the
+        Features [`MagnitudeFeatures`][torchlass.nn.MagnitudeFeatures] (floored magnitude, BatchNorm
+        per bin), head [`MagPhaseMaskHead`][torchlass.masks.MagPhaseMaskHead]. The defaults are the
         baseline's (16 kHz, ``n_fft = 1024``, hop 160, periodic Hann, 512-d condition,
-        ResUNet30); :func:`torchlass.checkpoints.load_dcase2024_baseline` builds this and
-        loads the official weights into it.
+        ResUNet30);
+        [`torchlass.checkpoints.load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline]
+        builds this and loads the official weights into it.
 
         Args:
             channels: mixture channels (each its own magnitude input and mask).
@@ -268,7 +272,7 @@ class Separator(nn.Module):
                 ``widths``, ``pools``, ``film_scale``, ``freq_fit``); default ResUNet30.
 
         Returns:
-            A freshly initialised :class:`Separator`.
+            A freshly initialised [`Separator`][torchlass.separator.Separator].
         """
         return cls._on_resunet(MagnitudeFeatures(n_fft // 2 + 1), MagPhaseMaskHead(num_sources),
                                channels=channels, condition_size=condition_size, n_fft=n_fft,
@@ -283,13 +287,14 @@ class Separator(nn.Module):
                       **resunet_options: Any) -> Separator:
         """SRPOL system 1: ``(Re Y, Im Y)`` in, separate real/imaginary ratio masks out.
 
-        As :meth:`dcase2024_baseline` with :class:`~torchlass.nn.RealImagFeatures` (two
-        input channels per mixture channel, BatchNorm per bin) and
-        :class:`~torchlass.masks.RealImagMaskHead` (``X = M_re Re Y + j M_im Im Y``, SRPOL
-        eq. 1); the ResUNet predicts two planes per source and channel.
+        As [`dcase2024_baseline`][torchlass.separator.Separator.dcase2024_baseline] with
+        [`RealImagFeatures`][torchlass.nn.RealImagFeatures] (two input channels per mixture channel,
+        BatchNorm per bin) and [`RealImagMaskHead`][torchlass.masks.RealImagMaskHead]
+        (``X = M_re Re Y + j M_im Im Y``, SRPOL eq. 1); the ResUNet predicts two planes per source
+        and channel.
 
         Args:
-            bound: mask bound, one of :data:`torchlass.masks.BOUNDS`.
+            bound: mask bound, one of [`torchlass.masks.BOUNDS`][torchlass.masks.BOUNDS].
             channels: mixture channels.
             num_sources: sources estimated per query.
             condition_size: size of the query embedding.
@@ -300,7 +305,7 @@ class Separator(nn.Module):
             **resunet_options: :class:`~torchlass.nn.ResUNet` keywords.
 
         Returns:
-            A freshly initialised :class:`Separator`.
+            A freshly initialised [`Separator`][torchlass.separator.Separator].
         """
         return cls._on_resunet(RealImagFeatures(n_fft // 2 + 1),
                                RealImagMaskHead(num_sources, bound=bound),
@@ -316,10 +321,11 @@ class Separator(nn.Module):
                            check_finite: bool = True, **resunet_options: Any) -> Separator:
         """True complex ratio mask: ``(Re Y, Im Y)`` in, ``X = M Y`` out (SRPOL eq. 2).
 
-        As :meth:`srpol_system1` with :class:`~torchlass.masks.ComplexRatioMaskHead`.
+        As [`srpol_system1`][torchlass.separator.Separator.srpol_system1] with
+        [`ComplexRatioMaskHead`][torchlass.masks.ComplexRatioMaskHead].
 
         Args:
-            bound: mask bound, one of :data:`torchlass.masks.BOUNDS`.
+            bound: mask bound, one of [`torchlass.masks.BOUNDS`][torchlass.masks.BOUNDS].
             channels: mixture channels.
             num_sources: sources estimated per query.
             condition_size: size of the query embedding.
@@ -330,7 +336,7 @@ class Separator(nn.Module):
             **resunet_options: :class:`~torchlass.nn.ResUNet` keywords.
 
         Returns:
-            A freshly initialised :class:`Separator`.
+            A freshly initialised [`Separator`][torchlass.separator.Separator].
         """
         return cls._on_resunet(RealImagFeatures(n_fft // 2 + 1),
                                ComplexRatioMaskHead(num_sources, bound=bound),

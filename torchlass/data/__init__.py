@@ -1,11 +1,12 @@
 """Data for LASS training and evaluation: caption lists, audio, mixing, validation recipes.
 
-Caption lists in the DCASE JSON, Clotho and AudioCaps formats (:mod:`~torchlass.data.captions`);
-audio reading, resampling and cropping (:mod:`~torchlass.data.audio`); datasets and their
-collate function (:mod:`~torchlass.data.dataset`); the baseline's on-the-fly mixing
-(:mod:`~torchlass.data.mixing`); the challenge's validation recipe
-(:mod:`~torchlass.data.validation`); and a synthetic captioned sound collection that needs
-no download (:mod:`~torchlass.data.synthetic`). Each part works on its own.
+Caption lists in the DCASE JSON, Clotho and AudioCaps formats
+([`captions`][torchlass.data.captions]); audio reading, resampling and cropping
+([`audio`][torchlass.data.audio]); datasets and their collate function
+([`dataset`][torchlass.data.dataset]); the baseline's on-the-fly mixing
+([`mixing`][torchlass.data.mixing]); the challenge's validation recipe
+([`validation`][torchlass.data.validation]); and a synthetic captioned sound collection that needs
+no download ([`synthetic`][torchlass.data.synthetic]). Each part works on its own.
 """
 
 from torchlass.data.audio import (

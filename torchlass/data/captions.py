@@ -1,8 +1,8 @@
 """Caption lists in the formats LASS data comes in: DCASE JSON, Clotho CSV, AudioCaps CSV.
 
-Each reader returns a list of :class:`CaptionedAudio` (one audio file, one caption; a clip
-with five captions gives five items, as the baseline trains). Audio files that do not
-exist are dropped and reported once, in one warning with their count and the first few
+Each reader returns a list of [`CaptionedAudio`][torchlass.data.CaptionedAudio] (one audio file, one
+caption; a clip with five captions gives five items, as the baseline trains). Audio files that do
+not exist are dropped and reported once, in one warning with their count and the first few
 names, rather than one by one or not at all; ``on_missing="error"`` raises instead, and a
 list whose files are all missing always raises (the audio folder is most likely wrong).
 """
@@ -101,7 +101,7 @@ def read_dcase_json(paths: PathLike | Iterable[PathLike], *, audio_dir: PathLike
         on_missing: ``"warn"`` (skip missing audio, one warning) or ``"error"``.
 
     Returns:
-        One :class:`CaptionedAudio` per entry whose audio exists.
+        One [`CaptionedAudio`][torchlass.data.CaptionedAudio] per entry whose audio exists.
 
     Raises:
         FileNotFoundError: for a missing JSON file, or missing audio with
@@ -136,13 +136,15 @@ def read_clotho_csv(path: PathLike, audio_dir: PathLike, *,
     Args:
         path: the CSV file (e.g. ``clotho_captions_development.csv``).
         audio_dir: the folder holding the audio files.
-        on_missing: ``"warn"`` or ``"error"`` (see :func:`read_dcase_json`).
+        on_missing: ``"warn"`` or ``"error"`` (see
+            [`read_dcase_json`][torchlass.data.read_dcase_json]).
 
     Returns:
-        One :class:`CaptionedAudio` per (file, caption) whose audio exists.
+        One [`CaptionedAudio`][torchlass.data.CaptionedAudio] per (file, caption) whose audio
+        exists.
 
     Raises:
-        FileNotFoundError: see :func:`read_dcase_json`.
+        FileNotFoundError: see [`read_dcase_json`][torchlass.data.read_dcase_json].
         TorchlassError: if the header lacks ``file_name`` or ``caption_1``.
     """
     file = Path(path)
@@ -169,13 +171,14 @@ def read_audiocaps_csv(path: PathLike, audio_dir: PathLike, *,
         path: the CSV file (``train.csv``, ``val.csv`` or ``test.csv``).
         audio_dir: the folder holding the audio files.
         file_pattern: how a row's audio file is named.
-        on_missing: ``"warn"`` or ``"error"`` (see :func:`read_dcase_json`).
+        on_missing: ``"warn"`` or ``"error"`` (see
+            [`read_dcase_json`][torchlass.data.read_dcase_json]).
 
     Returns:
-        One :class:`CaptionedAudio` per row whose audio exists.
+        One [`CaptionedAudio`][torchlass.data.CaptionedAudio] per row whose audio exists.
 
     Raises:
-        FileNotFoundError: see :func:`read_dcase_json`.
+        FileNotFoundError: see [`read_dcase_json`][torchlass.data.read_dcase_json].
         TorchlassError: if a column is missing or ``file_pattern`` names another field.
     """
     file = Path(path)

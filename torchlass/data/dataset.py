@@ -1,16 +1,16 @@
 """Datasets of captioned clips for training, and the collate function that batches them.
 
 Both datasets return ``{"waveform": (1, length), "caption": str, "labels": tuple[str, ...]}``
-per item; :func:`collate_captioned` stacks waveforms into ``(batch, 1, length)`` and keeps
-captions and labels as lists. Labels default to the caption's content words and feed the
-``"disjoint"`` pairing of :class:`~torchlass.data.mixing.BatchMixer`.
-:class:`CaptionedAudioDataset` reads files as the baseline does (mono, resampled, cropped
-or padded to a fixed segment, clips under 0.5 s rejected when the dataset is built);
-the random crop is drawn from ``(seed, epoch, index)``, so it does not depend on worker
+per item; [`collate_captioned`][torchlass.data.collate_captioned] stacks waveforms into
+``(batch, 1, length)`` and keeps captions and labels as lists. Labels default to the caption's
+content words and feed the ``"disjoint"`` pairing of [`BatchMixer`][torchlass.data.BatchMixer].
+[`CaptionedAudioDataset`][torchlass.data.CaptionedAudioDataset] reads files as the baseline does
+(mono, resampled, cropped or padded to a fixed segment, clips under 0.5 s rejected when the dataset
+is built); the random crop is drawn from ``(seed, epoch, index)``, so it does not depend on worker
 processes or the order items are read (an ``(index, epoch)`` key, as
-:class:`~torchlass.recipes.sampler.StepBatchSampler` yields, picks the epoch).
-:class:`TensorCaptionDataset` holds clips already in memory (the synthetic collection of
-the demo, for instance).
+[`StepBatchSampler`][torchlass.recipes.StepBatchSampler] yields, picks the epoch).
+[`TensorCaptionDataset`][torchlass.data.TensorCaptionDataset] holds clips already in memory (the
+synthetic collection of the demo, for instance).
 """
 
 from __future__ import annotations
@@ -46,15 +46,15 @@ def _labels(labels: Sequence[str], caption: str) -> tuple[str, ...]:
 class CaptionedAudioDataset(Dataset[Item]):
     """Captioned audio files, loaded as the DCASE 2024 baseline trains on them.
 
-    Each item is read with :func:`~torchlass.data.audio.read_audio` (mono, resampled to
+    Each item is read with [`read_audio`][torchlass.data.read_audio] (mono, resampled to
     ``sample_rate``) and cropped at random or end-padded to ``segment_seconds`` with
-    :func:`~torchlass.data.audio.fit_length`. When the dataset is built, the headers of all
+    [`fit_length`][torchlass.data.fit_length]. When the dataset is built, the headers of all
     files are read once and clips shorter than ``min_seconds`` at ``sample_rate`` (and
     unreadable files) are dropped with one warning giving their count, where the baseline
     retried a random other item at every load.
 
     Args:
-        items: from :mod:`torchlass.data.captions`.
+        items: from [`torchlass.data.captions`][torchlass.data.captions].
         sample_rate: in Hz (16000 for the baseline).
         segment_seconds: length of every item in seconds (10 for the baseline).
         min_seconds: shortest clip kept, in seconds at ``sample_rate``.

@@ -151,9 +151,9 @@ def disjoint_partners(labels: Sequence[Sequence[str]], *,
     """Pick each item's interferer among the items that share none of its labels.
 
     Labels are whatever decides "the same kind of sound": class names, tags or the content
-    words of the caption (:func:`torchlass.query.content_words`). For item ``n`` the
-    candidates are scanned in the cyclic order ``n + k, n + k + 1, ...`` from a random
-    offset ``k`` (so a batch sorted by class is still paired at random), and the first with
+    words of the caption ([`torchlass.query.content_words`][torchlass.query.content_words]). For
+    item ``n`` the candidates are scanned in the cyclic order ``n + k, n + k + 1, ...`` from a
+    random offset ``k`` (so a batch sorted by class is still paired at random), and the first with
     no common label is taken. If no item of the batch qualifies, the candidate sharing the
     fewest labels is taken instead (the batch is too uniform for strict pairing; larger
     batches avoid it).
@@ -191,12 +191,13 @@ class BatchMixer:
     """Turn a batch of clean clips into mixtures, reproducibly from a seed.
 
     ``mixer(sources, labels)`` pairs items (``"next"``: the baseline's ``(n + 1) mod B``;
-    ``"disjoint"``: :func:`disjoint_partners`), draws one SNR per item with
-    :func:`draw_snr`, energy-matches each interferer to its target with
-    :func:`match_energy`, scales it to the SNR, adds it, and applies the baseline's clip
-    protection (``0.9 / peak`` when the peak exceeds 1). The target-to-interferer SNR is
-    exact unless the ±34 dB gain limit is reached. The generator's state is part of
-    :meth:`state_dict`, so a resumed training run draws the same mixtures.
+    ``"disjoint"``: [`disjoint_partners`][torchlass.data.disjoint_partners]), draws one SNR per item
+    with [`draw_snr`][torchlass.data.draw_snr], energy-matches each interferer to its target with
+    [`match_energy`][torchlass.data.match_energy], scales it to the SNR, adds it, and applies the
+    baseline's clip protection (``0.9 / peak`` when the peak exceeds 1). The target-to-interferer
+    SNR is exact unless the ±34 dB gain limit is reached. The generator's state is part of
+    [`state_dict`][torchlass.data.mixing.BatchMixer.state_dict], so a resumed training run draws the
+    same mixtures.
 
     Args:
         snr_range: ``(low, high)`` target-to-interferer SNR in dB.
@@ -206,7 +207,8 @@ class BatchMixer:
 
     Shape:
         - sources: ``(batch, channels, time)``
-        - outputs (:class:`Mixture`): ``(batch, channels, time)``, ``snr_db`` ``(batch,)``
+        - outputs ([`Mixture`][torchlass.data.Mixture]): ``(batch, channels, time)``, ``snr_db``
+        ``(batch,)``
 
     Examples:
         >>> mixer = BatchMixer(seed=0)
@@ -228,7 +230,8 @@ class BatchMixer:
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restore the generator's state saved by :meth:`state_dict`."""
+        """Restore the generator's state saved by
+        [`state_dict`][torchlass.data.mixing.BatchMixer.state_dict]."""
         self.generator.set_state(state["generator"])
 
     def __call__(self, sources: torch.Tensor,
@@ -276,7 +279,7 @@ def mix_at_snr(source: torch.Tensor, noise: torch.Tensor, snr_db: float | torch.
         snr_db: target-to-noise SNR in dB, a number or a ``(batch,)`` tensor.
 
     Returns:
-        A :class:`Mixture`.
+        A [`Mixture`][torchlass.data.Mixture].
 
     Shape:
         source, noise, outputs: ``(batch, ...)``; ``snr_db``: ``()`` or ``(batch,)``.

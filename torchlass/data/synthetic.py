@@ -54,7 +54,7 @@ class SyntheticClip:
 
     Attributes:
         waveform: float32 tensor of shape ``(1, time)`` (mono), peak below 1.
-        kind: the kind of sound, a key of :data:`SYNTHETIC_CAPTIONS`.
+        kind: the kind of sound, a key of `SYNTHETIC_CAPTIONS`.
         caption: one of the kind's phrasings.
         seed: the seed the clip was generated from.
     """
@@ -227,13 +227,13 @@ def synthesize(kind: str, *, seed: int, sample_rate: int = 16000,
     below 0.9.
 
     Args:
-        kind: one of the keys of :data:`SYNTHETIC_CAPTIONS`.
+        kind: one of the keys of `SYNTHETIC_CAPTIONS`.
         seed: seed of the clip (same seed, same clip and caption on every machine).
         sample_rate: in Hz, at least 8000.
         num_samples: length of the clip in samples.
 
     Returns:
-        A :class:`SyntheticClip`.
+        A [`SyntheticClip`][torchlass.data.SyntheticClip].
 
     Shape:
         ``waveform``: ``(1, num_samples)``.
@@ -281,7 +281,7 @@ def synthetic_collection(clips_per_kind: int, *, seed: int = 0, sample_rate: int
         kinds: the kinds to include (default: all ten).
 
     Returns:
-        A list of :class:`SyntheticClip`, ``clips_per_kind`` per kind.
+        A list of [`SyntheticClip`][torchlass.data.SyntheticClip], ``clips_per_kind`` per kind.
 
     Examples:
         >>> clips = synthetic_collection(2, seed=1, sample_rate=8000, num_samples=4000)

@@ -5,7 +5,7 @@ header row, then ``source, noise, snr, caption`` per row, read by position
 (docs/baseline.md#evaluation).
 The audio of an id is ``<audio_dir>/<id>.wav``; the noise is scaled to the row's SNR
 against the source and added, with the evaluator's clip protection
-(:func:`~torchlass.data.mixing.mix_at_snr`). Nothing is random, so every run and every
+([`mix_at_snr`][torchlass.data.mix_at_snr]). Nothing is random, so every run and every
 machine sees the same mixtures.
 """
 
@@ -49,7 +49,7 @@ def read_validation_recipe(path: str | Path) -> list[RecipeRow]:
         path: the CSV file.
 
     Returns:
-        One :class:`RecipeRow` per data row.
+        One [`RecipeRow`][torchlass.data.RecipeRow] per data row.
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -99,7 +99,7 @@ class ValidationMixtures(Dataset[dict[str, Any]]):
     length; a noise clip of another length is cut or end-padded to it.
 
     Args:
-        rows: from :func:`read_validation_recipe`.
+        rows: from [`read_validation_recipe`][torchlass.data.read_validation_recipe].
         audio_dir: folder of ``<id>.wav`` files.
         sample_rate: rate the clips are read at (resampled if needed), in Hz.
 

@@ -1,13 +1,13 @@
 """Fused GPU kernels (Triton) for the mask, STFT and loss hot paths.
 
 Every function here computes exactly what an eager torchlass function computes, in fewer
-passes over memory: the three mask families of :mod:`torchlass.masks`, the separator
-features and the overlap-add of the inverse STFT of :mod:`torchlass.stft`, and the
-one-pass statistics behind SI-SDR/SDR and MixIT. They run on CUDA tensors (and, for tests,
-on CPU tensors under Triton's interpreter, ``TRITON_INTERPRET=1``). :func:`is_available`
-says whether the fused path applies to given tensors; the public eager functions call it
-to dispatch. Triton is imported only when a fused function is first used, so
-``import torchlass`` stays cheap.
+passes over memory: the three mask families of [`torchlass.masks`][torchlass.masks.functional], the
+separator features and the overlap-add of the inverse STFT of
+[`torchlass.stft`][torchlass.stft.transform], and the one-pass statistics behind SI-SDR/SDR and
+MixIT. They run on CUDA tensors (and, for tests, on CPU tensors under Triton's interpreter,
+``TRITON_INTERPRET=1``). [`is_available`][torchlass.kernels.is_available] says whether the fused
+path applies to given tensors; the public eager functions call it to dispatch. Triton is imported
+only when a fused function is first used, so ``import torchlass`` stays cheap.
 """
 
 from __future__ import annotations
@@ -93,10 +93,10 @@ def _compiling() -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """Import a fused function's module (and so Triton) on first use only."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
 
 
 def __dir__() -> list[str]:

@@ -2,8 +2,8 @@
 
 An element-wise kernel reads and writes several tensors that share one broadcast shape but
 not one memory layout: mask planes sliced from a network output, a spectrogram in the
-frequency-fastest layout :func:`torch.stft` returns, a gradient that autograd expanded
-from a scalar. :func:`plan_tiles` describes all of them by strides alone (a broadcast dim
+frequency-fastest layout `torch.stft` returns, a gradient that autograd expanded
+from a scalar. `plan_tiles` describes all of them by strides alone (a broadcast dim
 has stride 0, so nothing is copied), merges the dims every operand walks contiguously, and
 splits the result into up to three outer dims and a two-dimensional tile ``(P, Q)``. Each
 operand is read along its own fastest tile axis (``fast_p``), so a kernel mixing a
@@ -22,8 +22,15 @@ from torchlass.errors import DeviceError
 
 #: Outer dims a kernel decomposes its program id into (besides the tile dims ``P, Q``).
 OUTER_DIMS = 3
-#: Elements per program (the tile is ``block_p x block_q``).
+#: Elements per program (the tile is ``block_p x block_q``): 8 per thread of the default
+#: 4 warps, enough independent loads to hide memory latency while the 5-8 operands of a
+#: mask kernel (float64 arithmetic included) still fit in registers.
 TILE_ELEMENTS = 1024
+#: Largest tile extent along ``P``. 32 float32 values are 128 bytes, one full memory
+#: transaction per warp, for an operand contiguous along ``P`` (read transposed); the
+#: other ``1024 / 32 = 32`` elements along ``Q`` give the same for one contiguous along
+#: ``Q``. A shorter ``P`` gets a power-of-two block that fits it, and ``Q`` the rest.
+MAX_BLOCK_P = 32
 _INT32_LIMIT = 2**31 - 1
 
 
@@ -56,7 +63,7 @@ def element_strides(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Strides of ``t`` broadcast to ``shape``, in elements (a broadcast dim gets 0).
 
     A complex element counts once: kernels address a complex operand through its
-    :func:`torch.view_as_real` view and double its offsets themselves, which tells the
+    `torch.view_as_real` view and double its offsets themselves, which tells the
     compiler that each (re, im) pair is 8-byte aligned (a stride of 2 passed from the host
     would not).
     """
@@ -106,7 +113,7 @@ def plan_tiles(shape: tuple[int, ...], strides: tuple[tuple[int, ...], ...],
     per_operand = tuple(tuple(st[i] for _, st in merged) for i in range(n))
     p, q = sizes[-2], sizes[-1]
     fast_p = tuple(_fast_along_p(st[-2], st[-1], p, q) for st in per_operand)
-    block_p = min(32, _next_pow2(p))
+    block_p = min(MAX_BLOCK_P, _next_pow2(p))
     block_q = TILE_ELEMENTS // block_p
     reach = [  # largest offset in scalars (complex offsets are doubled in the kernel)
         (1 + int(cplx)) * sum((size + block) * abs(s) for size, s, block in
@@ -140,7 +147,7 @@ def empty_like_layout(shape: tuple[int, ...], dtype: torch.dtype, like: torch.Te
                       ) -> torch.Tensor:
     """Uninitialised tensor of ``shape``; frequency-fastest when ``like`` is.
 
-    :func:`torch.stft` returns spectrograms whose last two dims ``(freq, frames)`` are stored
+    `torch.stft` returns spectrograms whose last two dims ``(freq, frames)`` are stored
     frequency-fastest; keeping that layout for a masked spectrogram lets the inverse FFT
     read it without a transposing copy.
     """
@@ -157,7 +164,7 @@ def grad_buffer(inp: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype,
 
     An input of the full broadcast ``shape`` gets its gradient directly, in its own dtype
     and layout; a broadcast input gets a buffer of the full shape in ``dtype`` (the compute
-    precision) that the caller sums down with :meth:`torch.Tensor.sum_to_size`.
+    precision) that the caller sums down with `torch.Tensor.sum_to_size`.
     """
     if tuple(inp.shape) == tuple(shape):
         return torch.empty_like(inp), False

@@ -4,10 +4,15 @@ Only core builtins are used (not the ``@jit`` helpers of ``triton.language.stand
 such as ``tl.sum`` or ``tl.sigmoid``), so the kernels also run under the interpreter when
 Triton itself was imported before ``TRITON_INTERPRET`` was set. A program handles one
 ``BP x BQ`` tile of the ``(P, Q)`` plane of one outer index
-``(i0, i1, i2)`` (see :mod:`torchlass.kernels._layout`). Operands contiguous along ``P``
+``(i0, i1, i2)`` (see `torchlass.kernels._layout`). Operands contiguous along ``P``
 are loaded as a ``BQ x BP`` tile and transposed in registers, so every global access is
-coalesced whatever the operand's layout. :func:`launch_elementwise` plans and launches
+coalesced whatever the operand's layout. `launch_elementwise` plans and launches
 such a kernel.
+
+Every operand reaches a kernel as a pointer and a tuple ``st`` of its five element strides
+``(s0, s1, s2, sp, sq)`` over ``(D0, D1, D2, P, Q)``; a program's place ``at`` is the tuple
+``(i0, i1, i2, p, q, P, Q)`` that [`tile_coords`][torchlass.kernels._tiles.tile_coords]
+returns. The loads and stores below take both.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from torchlass.kernels._layout import element_strides, plan_tiles
 
 @triton.jit
 def tile_coords(D1, D2, P, Q, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr):
-    """Outer indices (int64) and the tile's row/column indices of this program."""
+    """This program's place ``(i0, i1, i2, p, q, P, Q)``: outer indices (int64), the tile's
+    row and column indices, and the plane's size."""
     pid = tl.program_id(0)
     n_q = (Q + BQ - 1) // BQ
     n_p = (P + BP - 1) // BP
@@ -40,13 +46,14 @@ def tile_coords(D1, D2, P, Q, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.const
     if WIDE:
         p = p.to(tl.int64)
         q = q.to(tl.int64)
-    return i0.to(tl.int64), i1.to(tl.int64), i2.to(tl.int64), p, q
+    return i0.to(tl.int64), i1.to(tl.int64), i2.to(tl.int64), p, q, P, Q
 
 
 @triton.jit
-def load_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr,
-              CD: tl.constexpr):
+def load_tile(ptr, st, at, FAST_P: tl.constexpr, CD: tl.constexpr):
     """Load a ``BP x BQ`` tile (zeros outside ``P x Q``) and convert it to ``CD``."""
+    s0, s1, s2, sp, sq = st
+    i0, i1, i2, p, q, P, Q = at
     base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
     if FAST_P:
         mask_t = (q < Q)[:, None] & (p < P)[None, :]
@@ -59,14 +66,15 @@ def load_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.conste
 
 
 @triton.jit
-def load_complex_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr,
-                      CD: tl.constexpr):
+def load_complex_tile(ptr, st, at, FAST_P: tl.constexpr, CD: tl.constexpr):
     """Real and imaginary ``BP x BQ`` tiles of an interleaved complex operand.
 
     Strides are in complex elements (offsets are doubled here). Each element is read as
     one (re, im) pair, a trailing axis of 2 split in registers, so a warp reads whole
     contiguous segments and contiguous operands get vector loads.
     """
+    s0, s1, s2, sp, sq = st
+    i0, i1, i2, p, q, P, Q = at
     base = ptr + 2 * (i0 * s0 + i1 * s1 + i2 * s2)
     pair = tl.arange(0, 2)
     if FAST_P:
@@ -83,9 +91,10 @@ def load_complex_tile(ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: t
 
 
 @triton.jit
-def store_complex_tile(ptr, re, im, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq,
-                       FAST_P: tl.constexpr):
+def store_complex_tile(ptr, re, im, st, at, FAST_P: tl.constexpr):
     """Store real and imaginary tiles as interleaved (re, im) pairs."""
+    s0, s1, s2, sp, sq = st
+    i0, i1, i2, p, q, P, Q = at
     base = ptr + 2 * (i0 * s0 + i1 * s1 + i2 * s2)
     pair = tl.arange(0, 2)
     dtype = ptr.dtype.element_ty
@@ -134,8 +143,10 @@ def cast_for_store(value, dtype: tl.constexpr):
 
 
 @triton.jit
-def store_tile(ptr, value, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: tl.constexpr):
+def store_tile(ptr, value, st, at, FAST_P: tl.constexpr):
     """Store a ``BP x BQ`` tile (inside ``P x Q``) in the pointer's dtype."""
+    s0, s1, s2, sp, sq = st
+    i0, i1, i2, p, q, P, Q = at
     base = ptr + (i0 * s0 + i1 * s1 + i2 * s2)
     value = cast_for_store(value, ptr.dtype.element_ty)
     if FAST_P:
@@ -146,11 +157,18 @@ def store_tile(ptr, value, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, FAST_P: t
         tl.store(base + p[:, None] * sp + q[None, :] * sq, value, mask=mask)
 
 
+# Levels of the continued fraction of tanh below |x| = 1: ten bring the truncation error
+# below 1e-20, under float64's rounding.
+TANH_LEVELS = tl.constexpr(10)
+# tanh(20) rounds to 1 in float64; clamping there keeps exp(2|x|) finite.
+TANH_SATURATION = tl.constexpr(20.0)
+
+
 @triton.jit
 def tanh(x):
     """``tanh`` to full precision in float32 and float64, without libdevice.
 
-    Below ``|x| = 1``: ten levels of Lambert's continued fraction
+    Below ``|x| = 1``: ``TANH_LEVELS`` levels of Lambert's continued fraction
     ``x / (1 + x^2 / (3 + x^2 / (5 + ...)))`` (truncation error below 1e-20), evaluated as
     one quotient; above: ``1 - 2 / (exp(2|x|) + 1)``, free of cancellation there.
     """
@@ -161,14 +179,14 @@ def tanh(x):
     num = small
     den_prev = tl.full(x.shape, 1.0, x.dtype)
     den = tl.full(x.shape, 1.0, x.dtype)
-    for k in tl.static_range(2, 11):
+    for k in tl.static_range(2, TANH_LEVELS + 1):
         next_num = (2.0 * k - 1.0) * num + x2 * num_prev
         next_den = (2.0 * k - 1.0) * den + x2 * den_prev
         num_prev = num
         den_prev = den
         num = next_num
         den = next_den
-    ax = tl.minimum(tl.abs(x), 20.0)  # tanh(20) rounds to 1 in float64
+    ax = tl.minimum(tl.abs(x), TANH_SATURATION)
     big = 1.0 - 2.0 / (tl.exp(2.0 * ax) + 1.0)
     return tl.where(ax < 1.0, num / den, tl.where(x < 0, -big, big))
 
@@ -184,7 +202,7 @@ def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
                        cd: torch.dtype) -> None:
     """Launch a tiled element-wise ``kernel`` over ``shape``.
 
-    Operands are passed as ``(pointer, 5 strides)`` in the order ``inputs + outputs``;
+    Operands are passed as ``pointer, (5 strides)`` in the order ``inputs + outputs``;
     inputs may broadcast, outputs have the full ``shape``. Layouts with too many dims to
     merge (rare) fall back to contiguous copies of the inputs, then of the outputs.
     """
@@ -201,7 +219,7 @@ def launch_elementwise(kernel: triton.JITFunction, fast_names: tuple[str, ...],
         return
     args: list[object] = []
     for t, strides in zip(operands, plan.strides, strict=True):
-        args += [torch.view_as_real(t) if t.is_complex() else t, *strides]
+        args += [torch.view_as_real(t) if t.is_complex() else t, tuple(strides)]
     _, d1, d2, p, q = plan.sizes
     with on_device(operands[0]):
         kernel[plan.grid](

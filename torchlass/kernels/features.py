@@ -1,11 +1,11 @@
 """Fused separator features: floored magnitude and unit phasor in one pass over the spectrum.
 
-:func:`fused_magnitude_phase` equals :func:`torchlass.stft.magnitude_phase`:
-``mag = sqrt(max(Re^2 + Im^2, eps))``, ``cos = Re / mag``, ``sin = Im / mag``. The eager
-version makes five passes over the spectrogram; this kernel reads it once, in whatever
-layout :func:`torch.stft` left it (frequency-fastest), and writes the three features
-contiguous, the layout a convolutional network reads best. The backward kernel recomputes
-the features from the saved spectrogram.
+[`fused_magnitude_phase`][torchlass.kernels.features.fused_magnitude_phase] equals
+[`torchlass.stft.magnitude_phase`][torchlass.stft.magnitude_phase]:
+``mag = sqrt(max(Re^2 + Im^2, eps))``, ``cos = Re / mag``, ``sin = Im / mag``. The eager version
+makes five passes over the spectrogram; this kernel reads it once, in whatever layout `torch.stft`
+left it (frequency-fastest), and writes the three features contiguous, the layout a convolutional
+network reads best. The backward kernel recomputes the features from the saved spectrogram.
 """
 
 from __future__ import annotations
@@ -31,37 +31,42 @@ __all__ = ["fused_magnitude_phase"]
 
 @triton.jit
 def _features_forward_kernel(
-    x_ptr, x0, x1, x2, xp, xq,
-    m_ptr, m0, m1, m2, mp, mq,
-    c_ptr, c0, c1, c2, cp, cq,
-    s_ptr, s0, s1, s2, sp, sq,
-    D1, D2, P, Q, eps: tl.constexpr,
+    x_ptr, x_st, m_ptr, m_st, c_ptr, c_st, s_ptr, s_st, D1, D2, P, Q, eps: tl.constexpr,
     X_FAST: tl.constexpr, M_FAST: tl.constexpr, C_FAST: tl.constexpr, S_FAST: tl.constexpr,
     CD: tl.constexpr, BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
-    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    """``mag = sqrt(max(|x|^2, eps))``, ``cos = Re x / mag``, ``sin = Im x / mag``, one tile.
+
+    Eager reference: [`magnitude_phase`][torchlass.stft.magnitude_phase]. Strides: the
+    spectrogram ``x`` and the outputs ``m c s`` each come as a pointer and five element
+    strides ``*_st`` over the plan's ``(D0, D1, D2, P, Q)`` (``x``'s in complex elements);
+    ``*_FAST`` says the operand is contiguous along ``P`` (read or written transposed).
+    """
+    at = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    xr, xi = load_complex_tile(x_ptr, x_st, at, X_FAST, CD)
     mag = tl.sqrt(tl.maximum(xr * xr + xi * xi, eps))
-    store_tile(m_ptr, mag, i0, i1, i2, p, q, P, Q, m0, m1, m2, mp, mq, M_FAST)
-    store_tile(c_ptr, xr / mag, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST)
-    store_tile(s_ptr, xi / mag, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, S_FAST)
+    store_tile(m_ptr, mag, m_st, at, M_FAST)
+    store_tile(c_ptr, xr / mag, c_st, at, C_FAST)
+    store_tile(s_ptr, xi / mag, s_st, at, S_FAST)
 
 
 @triton.jit
 def _features_backward_kernel(
-    x_ptr, x0, x1, x2, xp, xq,
-    gm_ptr, m0, m1, m2, mp, mq,
-    gc_ptr, c0, c1, c2, cp, cq,
-    gs_ptr, s0, s1, s2, sp, sq,
-    dx_ptr, e0, e1, e2, ep, eq,
+    x_ptr, x_st, gm_ptr, m_st, gc_ptr, c_st, gs_ptr, s_st, dx_ptr, dx_st,
     D1, D2, P, Q, eps: tl.constexpr,
     X_FAST: tl.constexpr, M_FAST: tl.constexpr, C_FAST: tl.constexpr, S_FAST: tl.constexpr,
     DX_FAST: tl.constexpr, HAS_GM: tl.constexpr, HAS_GC: tl.constexpr,
     HAS_GS: tl.constexpr, CD: tl.constexpr, BP: tl.constexpr, BQ: tl.constexpr,
     WIDE: tl.constexpr,
 ):
-    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST, CD)
+    """Gradient of ``x`` from the gradients ``gm gc gs`` of the three features, one tile.
+
+    Eager reference: autograd through [`magnitude_phase`][torchlass.stft.magnitude_phase];
+    the features are recomputed from ``x``. A feature whose gradient is None is skipped
+    (``HAS_G* = False``, its pointer unused). Strides as the forward kernel's.
+    """
+    at = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    xr, xi = load_complex_tile(x_ptr, x_st, at, X_FAST, CD)
     power = xr * xr + xi * xi
     mag = tl.sqrt(tl.maximum(power, eps))
     cos = xr / mag
@@ -71,18 +76,18 @@ def _features_backward_kernel(
     dxr = tl.full(xr.shape, 0.0, CD)
     dxi = tl.full(xi.shape, 0.0, CD)
     if HAS_GM:
-        gm = load_tile(gm_ptr, i0, i1, i2, p, q, P, Q, m0, m1, m2, mp, mq, M_FAST, CD)
+        gm = load_tile(gm_ptr, m_st, at, M_FAST, CD)
         dxr += gm * k * cos
         dxi += gm * k * sin
     if HAS_GC:
-        gc = load_tile(gc_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
+        gc = load_tile(gc_ptr, c_st, at, C_FAST, CD)
         dxr += gc * (1.0 - k * cos * cos) / mag
         dxi -= gc * k * cos * sin / mag
     if HAS_GS:
-        gs = load_tile(gs_ptr, i0, i1, i2, p, q, P, Q, s0, s1, s2, sp, sq, S_FAST, CD)
+        gs = load_tile(gs_ptr, s_st, at, S_FAST, CD)
         dxr -= gs * k * cos * sin / mag
         dxi += gs * (1.0 - k * sin * sin) / mag
-    store_complex_tile(dx_ptr, dxr, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
+    store_complex_tile(dx_ptr, dxr, dxi, dx_st, at, DX_FAST)
 
 
 _FORWARD_FAST = ("X_FAST", "M_FAST", "C_FAST", "S_FAST")
@@ -130,14 +135,14 @@ class _FusedMagnitudePhase(torch.autograd.Function):
 def fused_magnitude_phase(
     spec: torch.Tensor, *, eps: float = 1e-10
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fused :func:`torchlass.stft.magnitude_phase`: floored magnitude, phase cosine and sine.
+    """Fused [`magnitude_phase`][torchlass.stft.magnitude_phase]: floored magnitude, cosine, sine.
 
     ``mag = sqrt(max(Re^2 + Im^2, eps))``, ``cos = Re / mag``, ``sin = Im / mag``, from one
     read of ``spec``; gradients equal the eager function's (the floor passes no gradient
     to ``mag`` below ``eps``).
 
     Args:
-        spec: complex spectrogram (any layout, e.g. straight from :func:`torch.stft`).
+        spec: complex spectrogram (any layout, e.g. straight from `torch.stft`).
         eps: floor on the squared magnitude, > 0 (the baseline's 1e-10).
 
     Returns:

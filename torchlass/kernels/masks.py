@@ -1,4 +1,4 @@
-"""Fused Triton kernels for the three mask families of :mod:`torchlass.masks`.
+"""Fused Triton kernels for the three mask families of [`masks`][torchlass.masks.functional].
 
 Each family is one complex product ``X = (a + j b) * Y`` (the real/imaginary mask takes
 ``Re X = a Re Y, Im X = b Im Y``): the complex ratio mask uses the planes as ``(a, b)``, the
@@ -9,6 +9,33 @@ instead of saving intermediates, so nothing is kept beyond the inputs. Planes br
 against the spectrogram through strides (nothing is expanded in memory); a broadcast
 input's gradient is summed down after the kernel. Arithmetic is float32 (float64 when an
 input is double), whatever the storage dtype (bfloat16, float16, complex32 included).
+
+Backward of the magnitude+phase mask. The eager reference is
+[`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask]; with ``g = g_r + j g_i``
+the gradient autograd hands back for the output and ``Y`` the spectrogram:
+
+```text
+m = sigmoid(z0)        p = (p_r, p_i) = (tanh z1, tanh z2)
+rho = sqrt(max(p_r^2 + p_i^2, F^2))          F = 1e-10, the baseline's phasor floor
+c = p_r / rho          s = p_i / rho          a = m c          b = m s
+
+dL/da = Re(g conj Y) = g_r Y_r + g_i Y_i     dL/db = Im(g conj Y) = g_i Y_r - g_r Y_i
+dL/dm = c dL/da + s dL/db                    dL/dz0 = dL/dm m (1 - m)
+dL/dc = m dL/da                              dL/ds = m dL/db
+```
+
+Above the floor (``rho = |p|``) the Jacobian of the unit phasor ``(c, s)`` with respect to
+``p`` is ``[[s^2, -c s], [-c s, c^2]] / rho``, so with ``w = (s dL/dc - c dL/ds) / rho``
+
+```text
+dL/dp_r = s w                                dL/dp_i = -c w
+```
+
+(the gradient is tangent to the unit circle: scaling ``p`` does not change the phase).
+Below the floor ``rho = F`` is a constant and ``dL/dp_r = dL/dc / F``,
+``dL/dp_i = dL/ds / F``: finite, as the eager function's. Last, ``tanh' = 1 - tanh^2``:
+``dL/dz1 = dL/dp_r (1 - p_r^2)`` and ``dL/dz2 = dL/dp_i (1 - p_i^2)``. The gradient of
+``Y`` is ``conj(a + j b) g``.
 """
 
 from __future__ import annotations
@@ -35,19 +62,22 @@ __all__ = [
     "fused_apply_real_imag_mask",
 ]
 
-REAL_IMAG, COMPLEX_RATIO, MAG_PHASE = 0, 1, 2
-# Floor on |(p_r, p_i)|^2: the squared phasor floor 1e-10 of the baseline.
-_PHASOR_FLOOR_SQ = 1e-20
+# The kernels' MODE, one per mask family. Globals a kernel reads must be tl.constexpr.
+REAL_IMAG = tl.constexpr(0)
+COMPLEX_RATIO = tl.constexpr(1)
+MAG_PHASE = tl.constexpr(2)
+# Floor on |(p_r, p_i)|^2: the square of the baseline's phasor floor 1e-10.
+PHASOR_FLOOR_SQ = tl.constexpr(1e-20)
 
 
 @triton.jit
 def _mask_planes(z0, z1, z2, MODE: tl.constexpr):
     """The mask ``(a, b)`` and, for MODE == MAG_PHASE, ``(m, p_r, p_i, rho)``."""
-    if MODE == 2:
+    if MODE == MAG_PHASE:
         m = 1.0 / (1.0 + tl.exp(-z0))
         p_r = tanh(z1)
         p_i = tanh(z2)
-        rho = tl.sqrt(tl.maximum(p_r * p_r + p_i * p_i, 1e-20))
+        rho = tl.sqrt(tl.maximum(p_r * p_r + p_i * p_i, PHASOR_FLOOR_SQ))
         a = m * (p_r / rho)
         b = m * (p_i / rho)
     else:
@@ -61,48 +91,55 @@ def _mask_planes(z0, z1, z2, MODE: tl.constexpr):
 
 
 @triton.jit
+def _load_mask(z0_ptr, a_st, A_FAST: tl.constexpr, z1_ptr, b_st, B_FAST: tl.constexpr, z2_ptr,
+               c_st, C_FAST: tl.constexpr, at, MODE: tl.constexpr, CD: tl.constexpr):
+    """Load this tile's planes (``z2`` for MAG_PHASE only) and return ``_mask_planes``."""
+    z0 = load_tile(z0_ptr, a_st, at, A_FAST, CD)
+    z1 = load_tile(z1_ptr, b_st, at, B_FAST, CD)
+    if MODE == MAG_PHASE:
+        z2 = load_tile(z2_ptr, c_st, at, C_FAST, CD)
+    else:
+        z2 = z1
+    return _mask_planes(z0, z1, z2, MODE)
+
+
+@triton.jit
 def _mask_forward_kernel(
-    x_ptr, x0, x1, x2, xp, xq,
-    z0_ptr, a0, a1, a2, ap, aq,
-    z1_ptr, b0, b1, b2, bp, bq,
-    z2_ptr, c0, c1, c2, cp, cq,
-    y_ptr, y0, y1, y2, yp, yq,
-    D1, D2, P, Q,
+    x_ptr, x_st, z0_ptr, a_st, z1_ptr, b_st, z2_ptr, c_st, y_ptr, y_st, D1, D2, P, Q,
     X_FAST: tl.constexpr, A_FAST: tl.constexpr, B_FAST: tl.constexpr, C_FAST: tl.constexpr,
     Y_FAST: tl.constexpr, MODE: tl.constexpr, CD: tl.constexpr,
     BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
-    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST,
-                                   CD)
-    z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
-    z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
-    if MODE == 2:
-        z2 = load_tile(z2_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
-    else:
-        z2 = z1
-    a, b, _m, _p_r, _p_i, _rho = _mask_planes(z0, z1, z2, MODE)
-    if MODE == 0:
+    """``y = (a + j b) x`` (real/imaginary: ``a Re x + j b Im x``) on one tile.
+
+    Eager reference: [`apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask],
+    [`apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask] or
+    [`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask], by ``MODE``.
+
+    Strides: each operand (spectrogram ``x``, planes ``z0 z1 z2``, output ``y``) comes as a
+    pointer and a tuple of five element strides over the plan's ``(D0, D1, D2, P, Q)`` (see
+    [`plan_tiles`][torchlass.kernels._layout.plan_tiles]): 0 along a broadcast dim,
+    counted in complex elements for ``x`` and ``y``. ``*_FAST`` says the operand is
+    contiguous along ``P``, so its tile is read transposed. ``z2`` is read only for
+    ``MAG_PHASE``.
+    """
+    at = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    xr, xi = load_complex_tile(x_ptr, x_st, at, X_FAST, CD)
+    a, b, _m, _p_r, _p_i, _rho = _load_mask(z0_ptr, a_st, A_FAST, z1_ptr, b_st, B_FAST, z2_ptr,
+                                            c_st, C_FAST, at, MODE, CD)
+    if MODE == REAL_IMAG:
         yr = a * xr
         yi = b * xi
     else:
         yr = a * xr - b * xi
         yi = a * xi + b * xr
-    store_complex_tile(y_ptr, yr, yi, i0, i1, i2, p, q, P, Q, y0, y1, y2, yp, yq, Y_FAST)
+    store_complex_tile(y_ptr, yr, yi, y_st, at, Y_FAST)
 
 
 @triton.jit
 def _mask_backward_kernel(
-    x_ptr, x0, x1, x2, xp, xq,
-    z0_ptr, a0, a1, a2, ap, aq,
-    z1_ptr, b0, b1, b2, bp, bq,
-    z2_ptr, c0, c1, c2, cp, cq,
-    g_ptr, g0, g1, g2, gp, gq,
-    dx_ptr, e0, e1, e2, ep, eq,
-    d0_ptr, f0, f1, f2, fp, fq,
-    d1_ptr, h0, h1, h2, hp, hq,
-    d2_ptr, k0, k1, k2, kp, kq,
-    D1, D2, P, Q,
+    x_ptr, x_st, z0_ptr, a_st, z1_ptr, b_st, z2_ptr, c_st, g_ptr, g_st,
+    dx_ptr, dx_st, d0_ptr, d0_st, d1_ptr, d1_st, d2_ptr, d2_st, D1, D2, P, Q,
     X_FAST: tl.constexpr, A_FAST: tl.constexpr, B_FAST: tl.constexpr, C_FAST: tl.constexpr,
     G_FAST: tl.constexpr, DX_FAST: tl.constexpr, D0_FAST: tl.constexpr,
     D1_FAST: tl.constexpr, D2_FAST: tl.constexpr,
@@ -110,61 +147,59 @@ def _mask_backward_kernel(
     NEED_D2: tl.constexpr, MODE: tl.constexpr, CD: tl.constexpr,
     BP: tl.constexpr, BQ: tl.constexpr, WIDE: tl.constexpr,
 ):
-    i0, i1, i2, p, q = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
-    gr, gi = load_complex_tile(g_ptr, i0, i1, i2, p, q, P, Q, g0, g1, g2, gp, gq, G_FAST,
-                                   CD)
-    z0 = load_tile(z0_ptr, i0, i1, i2, p, q, P, Q, a0, a1, a2, ap, aq, A_FAST, CD)
-    z1 = load_tile(z1_ptr, i0, i1, i2, p, q, P, Q, b0, b1, b2, bp, bq, B_FAST, CD)
-    if MODE == 2:
-        z2 = load_tile(z2_ptr, i0, i1, i2, p, q, P, Q, c0, c1, c2, cp, cq, C_FAST, CD)
-    else:
-        z2 = z1
-    a, b, m, p_r, p_i, rho = _mask_planes(z0, z1, z2, MODE)
+    """Gradients of the forward kernel's inputs from the output's gradient ``g``, one tile.
+
+    Eager reference: autograd through the function the forward kernel equals (see the
+    module docstring for the magnitude+phase derivation). ``(a, b)`` is recomputed from
+    the planes rather than saved. Strides as the forward kernel's; ``dx d0 d1 d2`` are
+    written only where ``NEED_*`` is set, in full broadcast shape (the host sums them
+    down to a broadcast input's shape).
+    """
+    at = tile_coords(D1, D2, P, Q, BP, BQ, WIDE)
+    gr, gi = load_complex_tile(g_ptr, g_st, at, G_FAST, CD)
+    a, b, m, p_r, p_i, rho = _load_mask(z0_ptr, a_st, A_FAST, z1_ptr, b_st, B_FAST, z2_ptr,
+                                        c_st, C_FAST, at, MODE, CD)
     if NEED_DX:
-        if MODE == 0:
+        if MODE == REAL_IMAG:
             dxr = gr * a
             dxi = gi * b
         else:  # conj(a + j b) * g
             dxr = gr * a + gi * b
             dxi = gi * a - gr * b
-        store_complex_tile(dx_ptr, dxr, dxi, i0, i1, i2, p, q, P, Q, e0, e1, e2, ep, eq, DX_FAST)
+        store_complex_tile(dx_ptr, dxr, dxi, dx_st, at, DX_FAST)
     if NEED_D0 or NEED_D1 or NEED_D2:
-        xr, xi = load_complex_tile(x_ptr, i0, i1, i2, p, q, P, Q, x0, x1, x2, xp, xq, X_FAST,
-                                       CD)
-        if MODE == 0:
+        xr, xi = load_complex_tile(x_ptr, x_st, at, X_FAST, CD)
+        if MODE == REAL_IMAG:
             da = gr * xr
             db = gi * xi
         else:  # dL/da = Re(g conj(x)), dL/db = Im(g conj(x))
             da = gr * xr + gi * xi
             db = gi * xr - gr * xi
-        if MODE == 2:
+        if MODE == MAG_PHASE:
             cos_m = p_r / rho
             sin_m = p_i / rho
             if NEED_D0:
                 dm = da * cos_m + db * sin_m
-                store_tile(d0_ptr, dm * m * (1.0 - m), i0, i1, i2, p, q, P, Q,
-                           f0, f1, f2, fp, fq, D0_FAST)
+                store_tile(d0_ptr, dm * m * (1.0 - m), d0_st, at, D0_FAST)
             dcos = da * m
             dsin = db * m
-            floored = p_r * p_r + p_i * p_i < 1e-20
+            floored = p_r * p_r + p_i * p_i < PHASOR_FLOOR_SQ
             w = (dcos * sin_m - dsin * cos_m) / rho
             dp_r = tl.where(floored, dcos / rho, sin_m * w)
             dp_i = tl.where(floored, dsin / rho, -cos_m * w)
             if NEED_D1:
-                store_tile(d1_ptr, dp_r * (1.0 - p_r * p_r), i0, i1, i2, p, q, P, Q,
-                           h0, h1, h2, hp, hq, D1_FAST)
+                store_tile(d1_ptr, dp_r * (1.0 - p_r * p_r), d1_st, at, D1_FAST)
             if NEED_D2:
-                store_tile(d2_ptr, dp_i * (1.0 - p_i * p_i), i0, i1, i2, p, q, P, Q,
-                           k0, k1, k2, kp, kq, D2_FAST)
+                store_tile(d2_ptr, dp_i * (1.0 - p_i * p_i), d2_st, at, D2_FAST)
         else:
             if NEED_D0:
-                store_tile(d0_ptr, da, i0, i1, i2, p, q, P, Q, f0, f1, f2, fp, fq, D0_FAST)
+                store_tile(d0_ptr, da, d0_st, at, D0_FAST)
             if NEED_D1:
-                store_tile(d1_ptr, db, i0, i1, i2, p, q, P, Q, h0, h1, h2, hp, hq, D1_FAST)
+                store_tile(d1_ptr, db, d1_st, at, D1_FAST)
 
 
 def _compute_dtype(spec: torch.Tensor, planes: list[torch.Tensor]) -> torch.dtype:
-    """Real dtype of the result, as :mod:`torchlass.masks` promotes (at least float32)."""
+    """Real dtype of the result, as [`masks`][torchlass.masks.functional] promotes (>= float32)."""
     double = any(t.dtype in (torch.float64, torch.complex128) for t in (spec, *planes))
     return torch.float64 if double else torch.float32
 
@@ -239,7 +274,7 @@ def fused_apply_mag_phase_mask(
     phase_real_logit: torch.Tensor,
     phase_imag_logit: torch.Tensor,
 ) -> torch.Tensor:
-    """Fused :func:`torchlass.masks.apply_mag_phase_mask` (DCASE 2024 baseline mask).
+    """Fused [`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask] (the baseline's mask).
 
     ``X = m e^{j angle M} Y`` with ``m = sigmoid(z0)`` and the phasor of
     ``(tanh z1, tanh z2)`` floored at length 1e-10, in one pass (forward) and one pass
@@ -254,7 +289,7 @@ def fused_apply_mag_phase_mask(
 
     Returns:
         Complex64 (complex128 if any input is double), frequency-fastest in memory when
-        ``spec`` is (as :func:`torch.stft` returns it).
+        ``spec`` is (as `torch.stft` returns it).
 
     Shape:
         all inputs broadcast together, e.g. ``spec`` ``(batch, 1, channels, freq, frames)``
@@ -273,14 +308,16 @@ def fused_apply_mag_phase_mask(
     """
     shape = _check("fused_apply_mag_phase_mask", spec, mag_logit=mag_logit,
                    phase_real_logit=phase_real_logit, phase_imag_logit=phase_imag_logit)
-    return _FusedMask.apply(MAG_PHASE, shape, _resolve(spec), _resolve(mag_logit),
+    return _FusedMask.apply(MAG_PHASE.value, shape, _resolve(spec), _resolve(mag_logit),
                             _resolve(phase_real_logit), _resolve(phase_imag_logit))
 
 
 def fused_apply_real_imag_mask(
     spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
 ) -> torch.Tensor:
-    """Fused :func:`torchlass.masks.apply_real_imag_mask`: ``M_re Re Y + j M_im Im Y``.
+    """Fused [`apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask].
+
+    ``X = M_re Re Y + j M_im Im Y``.
 
     Args:
         spec: complex mixture spectrogram ``Y``.
@@ -305,14 +342,16 @@ def fused_apply_real_imag_mask(
         tensor([1.5000-4.j])
     """
     shape = _check("fused_apply_real_imag_mask", spec, mask_real=mask_real, mask_imag=mask_imag)
-    return _FusedMask.apply(REAL_IMAG, shape, _resolve(spec), _resolve(mask_real),
+    return _FusedMask.apply(REAL_IMAG.value, shape, _resolve(spec), _resolve(mask_real),
                             _resolve(mask_imag))
 
 
 def fused_apply_complex_ratio_mask(
     spec: torch.Tensor, mask_real: torch.Tensor, mask_imag: torch.Tensor
 ) -> torch.Tensor:
-    """Fused :func:`torchlass.masks.apply_complex_ratio_mask`: ``(M_re + j M_im) Y``.
+    """Fused [`apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask].
+
+    ``X = (M_re + j M_im) Y``.
 
     Args:
         spec: complex mixture spectrogram ``Y``.
@@ -338,5 +377,5 @@ def fused_apply_complex_ratio_mask(
     """
     shape = _check("fused_apply_complex_ratio_mask", spec, mask_real=mask_real,
                    mask_imag=mask_imag)
-    return _FusedMask.apply(COMPLEX_RATIO, shape, _resolve(spec), _resolve(mask_real),
+    return _FusedMask.apply(COMPLEX_RATIO.value, shape, _resolve(spec), _resolve(mask_real),
                             _resolve(mask_imag))

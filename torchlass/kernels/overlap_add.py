@@ -26,37 +26,67 @@ from torchlass.kernels._tiles import cast_for_store, on_device
 
 __all__ = ["fused_istft"]
 
+# Samples per program. A program's loads walk OVERLAP = ceil(n_fft / hop) frames; 1024
+# samples (8 per thread of the default 4 warps) keep enough loads in flight to hide
+# memory latency, and a 10 s signal at 16 kHz still spreads over ~160 programs a row.
 _BLOCK = 1024
 # Floor on the squared-window envelope (torch.istft's NOLA bound, torchlibrosa's clamp).
-_ENVELOPE_FLOOR = 1e-11
+ENVELOPE_FLOOR = tl.constexpr(1e-11)
 
 
 @triton.jit
-def _ola_forward_kernel(f_ptr, w_ptr, y_ptr, T, N_FFT, HOP, START, L, OVERLAP,
-                        CD: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(1).to(tl.int64)
-    j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    inside = j < L
-    n = j + START
+def _covering_frames_sum(w_ptr, frames, n, valid, T, N_FFT, HOP, OVERLAP, CD: tl.constexpr,
+                         BLOCK: tl.constexpr, WITH_FRAMES: tl.constexpr):
+    """``sum_t w[k] f_t[k]`` and the floored envelope ``max(sum_t w[k]^2, floor)``.
+
+    The sums run over the frames ``t`` that cover output position ``n`` (``k = n - t HOP``,
+    ``0 <= k < N_FFT``), at most ``OVERLAP`` of them, the last one ``min(n // HOP, T - 1)``.
+    ``frames`` (a row of ``T x N_FFT`` contiguous samples) is read only when
+    ``WITH_FRAMES``; the first sum is zero otherwise.
+    """
     t_last = tl.minimum(n // HOP, T - 1)
-    frames = f_ptr + row * T * N_FFT
     num = tl.full([BLOCK], 0.0, CD)
     env = tl.full([BLOCK], 0.0, CD)
     for i in range(0, OVERLAP):
         t = t_last - i
         k = n - t * HOP
-        valid = inside & (t >= 0) & (k < N_FFT)
-        w = tl.load(w_ptr + k, mask=valid, other=0.0).to(CD)
-        f = tl.load(frames + t * N_FFT + k, mask=valid, other=0.0).to(CD)
-        num += w * f
+        covered = valid & (t >= 0) & (k < N_FFT)
+        w = tl.load(w_ptr + k, mask=covered, other=0.0).to(CD)
+        if WITH_FRAMES:
+            num += w * tl.load(frames + t * N_FFT + k, mask=covered, other=0.0).to(CD)
         env += w * w
-    y = num / tl.maximum(env, 1e-11)
-    tl.store(y_ptr + row * L + j, cast_for_store(y, y_ptr.dtype.element_ty), mask=inside)
+    return num, tl.maximum(env, ENVELOPE_FLOOR)
+
+
+@triton.jit
+def _ola_forward_kernel(f_ptr, w_ptr, y_ptr, T, N_FFT, HOP, START, L, OVERLAP,
+                        CD: tl.constexpr, BLOCK: tl.constexpr):
+    """``y[j] = sum_t w f_t / env`` at ``n = j + START``: window, overlap-add, divide, trim.
+
+    Eager reference: the overlap-add of [`istft`][torchlass.stft.istft] (and
+    ``torch.istft``). Strides: all contiguous; frames ``(rows, T, N_FFT)``, window
+    ``(N_FFT,)``, output ``(rows, L)``. Grid ``(cdiv(L, BLOCK), rows)``: a program writes
+    ``BLOCK`` consecutive samples of one row.
+    """
+    row = tl.program_id(1).to(tl.int64)
+    j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = j < L
+    num, env = _covering_frames_sum(w_ptr, f_ptr + row * T * N_FFT, j + START, inside, T,
+                                    N_FFT, HOP, OVERLAP, CD, BLOCK, True)
+    tl.store(y_ptr + row * L + j, cast_for_store(num / env, y_ptr.dtype.element_ty),
+             mask=inside)
 
 
 @triton.jit
 def _ola_backward_kernel(g_ptr, w_ptr, df_ptr, T, N_FFT, HOP, START, L, OVERLAP,
                          CD: tl.constexpr, BLOCK: tl.constexpr):
+    """``df_t[k] = w[k] g[n] / env[n]`` at ``n = t HOP + k`` (0 where ``n`` is trimmed).
+
+    Eager reference: autograd through the overlap-add of
+    [`istft`][torchlass.stft.istft]. Strides: all contiguous; output gradient
+    ``(rows, L)``, window ``(N_FFT,)``, frame gradient ``(rows, T, N_FFT)``. Grid
+    ``(cdiv(N_FFT, BLOCK), rows * T)``: a program writes ``BLOCK`` samples of one frame.
+    """
     frame = tl.program_id(1).to(tl.int64)  # row * T + t
     t = frame % T
     k = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -64,17 +94,11 @@ def _ola_backward_kernel(g_ptr, w_ptr, df_ptr, T, N_FFT, HOP, START, L, OVERLAP,
     n = t * HOP + k
     j = n - START
     kept = in_frame & (j >= 0) & (j < L)
-    t_last = tl.minimum(n // HOP, T - 1)
-    env = tl.full([BLOCK], 0.0, CD)
-    for i in range(0, OVERLAP):
-        u = t_last - i
-        kk = n - u * HOP
-        valid = kept & (u >= 0) & (kk < N_FFT)
-        w_u = tl.load(w_ptr + kk, mask=valid, other=0.0).to(CD)
-        env += w_u * w_u
+    _, env = _covering_frames_sum(w_ptr, w_ptr, n, kept, T, N_FFT, HOP, OVERLAP, CD, BLOCK,
+                                  False)
     w = tl.load(w_ptr + k, mask=in_frame, other=0.0).to(CD)
     g = tl.load(g_ptr + (frame // T) * L + j, mask=kept, other=0.0).to(CD)
-    df = tl.where(kept, w * g / tl.maximum(env, 1e-11), 0.0)
+    df = tl.where(kept, w * g / env, 0.0)
     tl.store(df_ptr + frame * N_FFT + k, cast_for_store(df, df_ptr.dtype.element_ty), mask=in_frame)
 
 
@@ -128,13 +152,13 @@ def fused_istft(
 ) -> torch.Tensor:
     """Inverse STFT as one inverse real FFT plus one overlap-add kernel.
 
-    Equals :func:`torchlass.stft.istft` (and :func:`torch.istft` with ``onesided=True``,
+    Equals [`torchlass.stft.istft`][torchlass.stft.istft] (and `torch.istft` with ``onesided=True``,
     ``normalized=False``): each frame's inverse DFT is weighted by the synthesis window,
     overlap-added and divided by the squared-window envelope, then trimmed by
     ``n_fft // 2`` samples when ``center``. The imaginary parts of the DC and Nyquist bins
-    are ignored. The validation of :func:`torchlass.stft.istft` (NOLA condition, finite
-    values, option ranges) is the caller's: this function checks only shapes and dtypes.
-    A window that requires grad takes the :func:`torch.istft` path (the kernel treats the
+    are ignored. The validation of [`torchlass.stft.istft`][torchlass.stft.istft] (NOLA condition,
+    finite values, option ranges) is the caller's: this function checks only shapes and dtypes.
+    A window that requires grad takes the `torch.istft` path (the kernel treats the
     window as a constant).
 
     Args:
@@ -142,7 +166,7 @@ def fused_istft(
         n_fft: DFT size in samples; ``spec`` has ``n_fft // 2 + 1`` bins.
         hop_length: frame step in samples.
         window: real synthesis window of at most ``n_fft`` samples (centred and
-            zero-padded to ``n_fft`` like :func:`torch.istft` does).
+            zero-padded to ``n_fft`` like `torch.istft` does).
         center: the frames were centred (drop ``n_fft // 2`` samples at the start).
         length: output length in samples (trimmed or zero-padded); default
             ``hop_length * (frames - 1)`` when centred, ``n_fft + hop_length * (frames - 1)``

@@ -1,18 +1,22 @@
 """One-pass reductions behind the SNR-family metrics and the MixIT assignment search.
 
 SI-SDR and SNR of a pair of signals depend on them only through five per-row sums, the
-moments ``(sum x, sum s, <x, s>, ||s||^2, ||x||^2)``; :func:`fused_row_moments` reads both
-signals once and returns them in float64. Products of float32 samples are exact in
-float64, so the error energy ``alpha^2 ||s||^2 - 2 alpha <x, s> + ||x||^2`` formed from
-the moments agrees with the explicitly formed error to about 1e-3 dB even at 110 dB,
-where the machine-epsilon floor of the convention bounds float32 signals anyway. Its backward is one
-more pass, ``dx = g_1 + g_3 s + 2 g_5 x``. :func:`fused_si_sdr` and :func:`fused_snr` are
-:func:`torchlass.metrics.si_sdr` and :func:`torchlass.metrics.snr` built on it.
+moments ``(sum x, sum s, <x, s>, ||s||^2, ||x||^2)``;
+[`fused_row_moments`][torchlass.kernels.reductions.fused_row_moments] reads both signals once and
+returns them in float64. Products of float32 samples are exact in float64, so the error energy
+``alpha^2 ||s||^2 - 2 alpha <x, s> + ||x||^2`` formed from the moments agrees with the explicitly
+formed error to about 1e-3 dB even at 110 dB, where the machine-epsilon floor of the convention
+bounds float32 signals anyway. Its backward is one more pass, ``dx = g_1 + g_3 s + 2 g_5 x``.
+[`fused_si_sdr`][torchlass.kernels.reductions.fused_si_sdr] and
+[`fused_snr`][torchlass.kernels.reductions.fused_snr] are
+[`torchlass.metrics.si_sdr`][torchlass.metrics.si_sdr] and
+[`torchlass.metrics.snr`][torchlass.metrics.snr] built on it.
 
 MixIT ranks all assignments of ``M`` estimates to ``N`` mixtures from the Gram matrix of
-the estimates and their inner products with the mixtures; :func:`fused_mixture_gram`
-computes all three in one pass (a ``(M + N) x (M + N)`` Gram matrix per example, float32
-products summed per chunk, chunks summed in float64).
+the estimates and their inner products with the mixtures;
+[`fused_mixture_gram`][torchlass.kernels.reductions.fused_mixture_gram] computes all three in one
+pass (a ``(M + N) x (M + N)`` Gram matrix per example, float32 products summed per chunk, chunks
+summed in float64).
 """
 
 from __future__ import annotations
@@ -34,16 +38,37 @@ from torchlass.kernels._tiles import cast_for_store, interpreted, on_device, sum
 
 __all__ = ["fused_mixture_gram", "fused_row_moments", "fused_si_sdr", "fused_snr"]
 
+# Samples a program of the moment kernels loads at once: 8 per thread of the default 4
+# warps, enough loads in flight to hide memory latency.
 _BLOCK = 1024
-_CHUNK = 16 * _BLOCK  # samples per program of the moment kernel
+# Samples per program of the moment kernel: 16 blocks, so that a 10 s signal at 16 kHz
+# spreads over ~10 programs (parallel even for a batch of a few signals) while the
+# partial sums left to add on the host stay few.
+_CHUNK = 16 * _BLOCK
+# Samples per tl.dot of the Gram kernel (its inner dimension): an R x 64 float32 tile of
+# the stacked signals stays in registers for the few rows (M + N) of a MixIT problem.
 _GRAM_BLOCK = 64
+# Samples per program of the Gram kernel: float32 sums over at most 4096 products each
+# before the host adds the chunks in float64.
 _GRAM_CHUNK = 64 * _GRAM_BLOCK
+# tl.dot needs every dimension >= 16: the Gram tile has at least 16 rows (zeros past M + N).
+_DOT_MIN = 16
+# Per-row moments (sum x, sum s, <x, s>, ||s||^2, ||x||^2), in this order.
+N_MOMENTS = tl.constexpr(5)
 
 
 @triton.jit
 def _moments_kernel(x_ptr, s_ptr, out_ptr, T, N_CHUNKS, sx_row, sx_t, ss_row, ss_t,
                     CHUNK: tl.constexpr, BLOCK: tl.constexpr, LOG2_BLOCK: tl.constexpr,
                     TREE: tl.constexpr):
+    """Partial moments of one chunk of ``CHUNK`` samples of one row, in float64.
+
+    Eager reference: the sums behind [`si_sdr`][torchlass.metrics.si_sdr] and
+    [`snr`][torchlass.metrics.snr]. Strides: ``x`` and ``s`` are addressed as
+    ``row * s_row + t * s_t`` (any 2-d layout); the output is contiguous
+    ``(rows, N_CHUNKS, N_MOMENTS)``, summed over chunks on the host. Grid
+    ``(N_CHUNKS, rows)``. ``TREE`` sums lanes without ``tl.sum`` (interpreter).
+    """
     chunk = tl.program_id(0)
     row = tl.program_id(1).to(tl.int64)
     acc_x = tl.full([BLOCK], 0.0, tl.float64)
@@ -62,7 +87,7 @@ def _moments_kernel(x_ptr, s_ptr, out_ptr, T, N_CHUNKS, sx_row, sx_t, ss_row, ss
         acc_xs += x * s
         acc_ss += s * s
         acc_xx += x * x
-    out = out_ptr + (row * N_CHUNKS + chunk) * 5
+    out = out_ptr + (row * N_CHUNKS + chunk) * N_MOMENTS
     one = tl.arange(0, 1)
     tl.store(out + one, sum_lanes(acc_x, LOG2_BLOCK, TREE))
     tl.store(out + 1 + one, sum_lanes(acc_s, LOG2_BLOCK, TREE))
@@ -75,12 +100,18 @@ def _moments_kernel(x_ptr, s_ptr, out_ptr, T, N_CHUNKS, sx_row, sx_t, ss_row, ss
 def _moments_backward_kernel(x_ptr, s_ptr, g_ptr, dx_ptr, ds_ptr, T, sx_row, sx_t, ss_row,
                              ss_t, NEED_DX: tl.constexpr, NEED_DS: tl.constexpr,
                              BLOCK: tl.constexpr):
+    """``dx = g_1 + g_3 s + 2 g_5 x`` and ``ds = g_2 + g_3 x + 2 g_4 s`` on ``BLOCK`` samples.
+
+    Eager reference: autograd through the five sums. Strides: ``x`` and ``s`` as in the
+    forward kernel; the moments' gradient ``g`` is contiguous ``(rows, N_MOMENTS)``
+    float64; ``dx`` and ``ds`` are contiguous ``(rows, T)``. Grid ``(cdiv(T, BLOCK), rows)``.
+    """
     row = tl.program_id(1).to(tl.int64)
     t = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = t < T
     x = tl.load(x_ptr + row * sx_row + t * sx_t, mask=inside, other=0.0).to(tl.float64)
     s = tl.load(s_ptr + row * ss_row + t * ss_t, mask=inside, other=0.0).to(tl.float64)
-    g = g_ptr + row * 5
+    g = g_ptr + row * N_MOMENTS
     g_xs = tl.load(g + 2)
     if NEED_DX:
         dx = tl.load(g) + g_xs * s + 2.0 * tl.load(g + 4) * x
@@ -95,7 +126,7 @@ class _RowMoments(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         rows, length = x.shape
         n_chunks = triton.cdiv(length, _CHUNK)
-        partial = torch.empty(rows, n_chunks, 5, dtype=torch.float64, device=x.device)
+        partial = torch.empty(rows, n_chunks, N_MOMENTS.value, dtype=torch.float64, device=x.device)
         if rows:
             with on_device(x):
                 _moments_kernel[(n_chunks, rows)](
@@ -163,7 +194,7 @@ def fused_row_moments(estimate: torch.Tensor, target: torch.Tensor) -> torch.Ten
     _check_pair("fused_row_moments", estimate, target)
     *lead, length = estimate.shape
     moments = _RowMoments.apply(estimate.reshape(-1, length), target.reshape(-1, length))
-    return moments.reshape(*lead, 5)
+    return moments.reshape(*lead, N_MOMENTS.value)
 
 
 def _centred(moments: torch.Tensor, length: int, zero_mean: bool
@@ -179,7 +210,7 @@ def _centred(moments: torch.Tensor, length: int, zero_mean: bool
 
 def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool = False
                  ) -> torch.Tensor:
-    """SI-SDR (dB) from one pass over the signals; equals :func:`torchlass.metrics.si_sdr`.
+    """SI-SDR (dB) from one pass over the signals; equals [`si_sdr`][torchlass.metrics.si_sdr].
 
     ``alpha = (<x, s> + eps) / (||s||^2 + eps)``,
     ``SI-SDR = 10 log10((alpha^2 ||s||^2 + eps) / (||alpha s - x||^2 + eps))`` with
@@ -219,7 +250,7 @@ def fused_si_sdr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: boo
 
 def fused_snr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool = False
               ) -> torch.Tensor:
-    """SNR (dB) from one pass over the signals; equals :func:`torchlass.metrics.snr`.
+    """SNR (dB) from one pass over the signals; equals [`snr`][torchlass.metrics.snr].
 
     ``SNR = 10 log10((||s||^2 + eps) / (||s - x||^2 + eps))`` with
     ``||s - x||^2 = ||s||^2 - 2 <x, s> + ||x||^2`` from the float64 moments (clamped at 0),
@@ -256,6 +287,15 @@ def fused_snr(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool =
 @triton.jit
 def _gram_kernel(e_ptr, m_ptr, out_ptr, M, N, T, N_CHUNKS, se_b, se_m, se_t, sm_b, sm_n,
                  sm_t, R: tl.constexpr, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
+    """Gram matrix of the ``M`` estimates and ``N`` mixtures stacked, over one chunk.
+
+    Eager reference: the inner products of the Gram search of
+    [`mixit_loss`][torchlass.losses.mixit_loss] (``torch.bmm`` in float64). Strides: both
+    inputs are addressed as ``b * s_b + row * s_row + t * s_t``; rows ``0..M-1`` of the
+    ``R x R`` tile are the estimates, ``M..M+N-1`` the mixtures, the rest zeros. The output
+    is contiguous ``(batch, N_CHUNKS, R, R)`` float32, summed over chunks in float64 on the
+    host. Grid ``(N_CHUNKS, batch)``.
+    """
     chunk = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     r = tl.arange(0, R)
@@ -282,9 +322,9 @@ def fused_mixture_gram(estimates: torch.Tensor, mixtures: torch.Tensor
 
     ``gram[b, i, j] = <e_i, e_j>``, ``cross[b, n, i] = <x_n, e_i>``,
     ``power[b, n] = ||x_n||^2``: everything the MixIT search of
-    :func:`torchlass.losses.mixit_loss` needs, from one read of both tensors. Products are
-    float32 (float64 inputs are computed with :func:`torch.bmm` in float64), partial sums
-    over chunks of 4096 samples are added in float64. Not differentiable (the search
+    [`torchlass.losses.mixit_loss`][torchlass.losses.mixit_loss] needs, from one read of both
+    tensors. Products are float32 (float64 inputs are computed with `torch.bmm` in float64), partial
+    sums over chunks of 4096 samples are added in float64. Not differentiable (the search
     does not differentiate its choice).
 
     Args:
@@ -324,7 +364,7 @@ def fused_mixture_gram(estimates: torch.Tensor, mixtures: torch.Tensor
         e, x = estimates.double(), mixtures.double()
         return (torch.bmm(e, e.transpose(1, 2)), torch.bmm(x, e.transpose(1, 2)),
                 torch.linalg.vecdot(x, x))
-    r = max(16, triton.next_power_of_2(m + n))
+    r = max(_DOT_MIN, triton.next_power_of_2(m + n))
     n_chunks = max(1, triton.cdiv(length, _GRAM_CHUNK))
     partial = torch.empty(batch, n_chunks, r, r, dtype=torch.float32, device=estimates.device)
     if batch:

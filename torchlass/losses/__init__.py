@@ -1,9 +1,11 @@
 """Separation losses, lower is better, with ``reduction="mean" | "sum" | "none"``.
 
 A loss built from a metric is minus that metric, with the same convention (see
-:mod:`torchlass.metrics`): :func:`snr_loss`, :func:`si_sdr_loss`, SRPOL's
-:func:`sdr_loss`, the baseline's :func:`l1_loss`, and the assignment-invariant
-:func:`mixit_loss` and :func:`pit_loss`. Every function has a thin ``nn.Module`` twin.
+[`torchlass.metrics`][torchlass.metrics.snr]): [`snr_loss`][torchlass.losses.snr_loss],
+[`si_sdr_loss`][torchlass.losses.si_sdr_loss], SRPOL's [`sdr_loss`][torchlass.losses.sdr_loss], the
+baseline's [`l1_loss`][torchlass.losses.l1_loss], and the assignment-invariant
+[`mixit_loss`][torchlass.losses.mixit_loss] and [`pit_loss`][torchlass.losses.pit_loss]. Every
+function has a thin ``nn.Module`` twin.
 """
 
 from torchlass.losses.mixit import mixit_loss

@@ -43,7 +43,7 @@ _WORK = torch.float64
 
 
 class LossConfig(NamedTuple):
-    """What the fused loss computes; see :func:`snr_family_loss`."""
+    """What the fused loss computes; see `snr_family_loss`."""
 
     scale_invariant: bool
     zero_mean: bool

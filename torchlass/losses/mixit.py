@@ -71,7 +71,8 @@ def _inner_products(estimates: torch.Tensor, mixtures: torch.Tensor, dtype: torc
     """Gram ``(B, M, M)``, cross ``(B, N, M)`` and mixture powers ``(B, N)``, in float64.
 
     Products in ``dtype``; for float32 on CUDA tensors all three come from one fused pass
-    (:func:`torchlass.kernels.fused_mixture_gram`, float32 products, float64 partial sums).
+    ([`torchlass.kernels.fused_mixture_gram`][torchlass.kernels.reductions.fused_mixture_gram],
+    float32 products, float64 partial sums).
     """
     if dtype == torch.float32 and kernels.is_available(estimates, mixtures):
         return kernels.fused_mixture_gram(estimates, mixtures)
@@ -258,8 +259,8 @@ def mixit_loss(
     assigned to mixture ``n``. With the default per-mixture loss, the thresholded negative
     SNR ``10 log10(||x_n - x_hat_n||^2 + tau ||x_n||^2 + eps) - 10 log10(||x_n||^2 + eps)``
     (``tau = 10^(-snr_max/10)``, ``eps`` the machine epsilon of the input dtype, i.e.
-    :func:`torchlass.losses.snr_loss` with ``snr_max``), the per-example loss is the
-    minimum over all ``N**M`` assignments of the **sum over the N mixtures**. The ``eps``
+    [`torchlass.losses.snr_loss`][torchlass.losses.snr_loss] with ``snr_max``), the per-example loss
+    is the minimum over all ``N**M`` assignments of the **sum over the N mixtures**. The ``eps``
     keeps a silent mixture finite: its term is ``10 log10((||x_hat_n||^2 + eps) / eps)``,
     which pushes the estimates assigned to it towards silence with a finite gradient.
 

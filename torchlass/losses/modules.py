@@ -35,7 +35,7 @@ class _Loss(nn.Module):
 
 
 class L1Loss(_Loss):
-    """Module form of :func:`~torchlass.losses.l1_loss` (the baseline's waveform L1).
+    """Module form of [`l1_loss`][torchlass.losses.l1_loss] (the baseline's waveform L1).
 
     Args:
         reduction: ``"mean"`` or ``"sum"`` over signals, or ``"none"``.
@@ -56,7 +56,7 @@ class L1Loss(_Loss):
 
 
 class SNRLoss(_Loss):
-    """Module form of :func:`~torchlass.losses.snr_loss` (negative SNR, dB).
+    """Module form of [`snr_loss`][torchlass.losses.snr_loss] (negative SNR, dB).
 
     Args:
         zero_mean: Subtract each signal's mean first.
@@ -82,7 +82,7 @@ class SNRLoss(_Loss):
 
 
 class SISDRLoss(_Loss):
-    """Module form of :func:`~torchlass.losses.si_sdr_loss` (negative SI-SDR, dB).
+    """Module form of [`si_sdr_loss`][torchlass.losses.si_sdr_loss] (negative SI-SDR, dB).
 
     Args:
         zero_mean: Subtract each signal's mean first (SI-SNR, the default).
@@ -108,7 +108,7 @@ class SISDRLoss(_Loss):
 
 
 class SDRLoss(_Loss):
-    """Module form of :func:`~torchlass.losses.sdr_loss` (SRPOL eq. 4).
+    """Module form of [`sdr_loss`][torchlass.losses.sdr_loss] (SRPOL eq. 4).
 
     Args:
         lam: Weight of the SNR term, in ``[0, 1]``.
@@ -136,7 +136,7 @@ class SDRLoss(_Loss):
 
 
 class MixITLoss(_Loss):
-    """Module form of :func:`~torchlass.losses.mixit_loss` (mixture invariant training).
+    """Module form of [`mixit_loss`][torchlass.losses.mixit_loss] (mixture invariant training).
 
     Args:
         snr_max: Soft ceiling of the default per-mixture loss in dB, or ``None``.
@@ -167,7 +167,7 @@ class MixITLoss(_Loss):
 
 
 class PITLoss(_Loss):
-    """Module form of :func:`~torchlass.losses.pit_loss` (permutation-invariant training).
+    """Module form of [`pit_loss`][torchlass.losses.pit_loss] (permutation-invariant training).
 
     Args:
         loss_fn: Optional pair loss (default: negative zero-mean SI-SDR).

@@ -1,6 +1,6 @@
 """SNR-family losses: minus SNR, minus SI-SDR, and the SDR-based loss of SRPOL / CLAPSep.
 
-Each loss is minus the matching metric of :mod:`torchlass.metrics` (same ``eps``
+Each loss is minus the matching metric of [`torchlass.metrics`][torchlass.metrics.snr] (same ``eps``
 convention), lower is better. An optional soft ceiling ``snr_max`` (dB) adds a relative
 floor ``tau = 10^(-snr_max/10)`` times the reference energy to the error energy, so the
 loss of a perfect estimate is about ``-snr_max`` and well-fitted examples stop dominating
@@ -178,11 +178,13 @@ def sdr_loss(
     """SRPOL's SDR-based loss (eq. 4), from CLAPSep: ``-lam SDR - (1 - lam) SI-SDR`` in dB.
 
     As in CLAPSep's code, the "SDR" term is torchmetrics' ``signal_noise_ratio`` (no mean
-    removal: :func:`snr_loss`) and the "SI-SDR" term is zero-mean SI-SDR, i.e. SI-SNR
-    (:func:`si_sdr_loss` with ``zero_mean=True``):
+    removal: [`snr_loss`][torchlass.losses.snr_loss]) and the "SI-SDR" term is zero-mean SI-SDR,
+        i.e. SI-SNR
+    ([`si_sdr_loss`][torchlass.losses.si_sdr_loss] with ``zero_mean=True``):
     ``loss = lam * snr_loss(...) + (1 - lam) * si_sdr_loss(..., zero_mean=zero_mean)``.
-    The "SDR" here is therefore *not* the challenge's :func:`torchlass.metrics.sdr`, which
-    floors mean powers at ``1e-10`` instead of adding ``eps`` to the energies.
+    The "SDR" here is therefore *not* the challenge's
+    [`torchlass.metrics.sdr`][torchlass.metrics.sdr], which floors mean powers at ``1e-10`` instead
+    of adding ``eps`` to the energies.
 
     Args:
         estimate: Estimated signal, real floating point.

@@ -1,8 +1,10 @@
 """Bounding functions that turn two real network outputs into a complex (or two-part) mask.
 
-A network predicts an unconstrained pair ``(a, b)``; :func:`bound_mask` maps it to the
-mask ``(M_re, M_im)`` used by :func:`~torchlass.masks.apply_real_imag_mask` or
-:func:`~torchlass.masks.apply_complex_ratio_mask`. The options, and where they come from:
+A network predicts an unconstrained pair ``(a, b)``; [`bound_mask`][torchlass.masks.bound_mask] maps
+it to the mask ``(M_re, M_im)`` used by
+[`apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask] or
+[`apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask]. The options, and where they
+come from:
 
 * ``"none"``: ``M = a + j b``, unbounded (the complex ratio mask of Williamson, Wang and
   Wang, "Complex ratio masking for monaural speech separation", IEEE/ACM TASLP 24(3), 2016,
@@ -54,7 +56,7 @@ def bound_mask(
     Args:
         real: first network output plane ``a``.
         imag: second network output plane ``b``.
-        bound: one of :data:`BOUNDS`.
+        bound: one of [`BOUNDS`][torchlass.masks.BOUNDS].
         cirm_k: range ``K`` of the ``"cirm"`` compression, > 0.
         cirm_c: steepness ``C`` of the ``"cirm"`` compression, > 0.
 

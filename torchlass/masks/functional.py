@@ -1,16 +1,17 @@
 """Apply a time-frequency mask to a complex mixture spectrogram: three mask families.
 
 Pure functions, one per family compared in the DCASE 2024 Task 9 SRPOL report:
-the baseline's magnitude mask with a phase rotation (:func:`apply_mag_phase_mask`),
-separate ratio masks on the real and imaginary parts (:func:`apply_real_imag_mask`,
-SRPOL eq. 1) and the complex ratio mask (:func:`apply_complex_ratio_mask`, SRPOL eq. 2).
-Masks broadcast against the spectrogram. They do not scan for NaN (they run inside the
-training step; :func:`torchlass.stft.stft` and :func:`torchlass.stft.istft` check the
-signal at both ends) and infinite logits are valid (``sigmoid(+inf) = 1``). On CUDA
-tensors each function hands its (checked) inputs to the fused kernel of
-:mod:`torchlass.kernels` when :func:`torchlass.kernels.is_available` says so: the same
-values and gradients in one pass over memory; the code below is the reference and the CPU
-path.
+the baseline's magnitude mask with a phase rotation
+([`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask]), separate ratio masks on the real
+and imaginary parts ([`apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask], SRPOL eq. 1)
+and the complex ratio mask ([`apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask],
+SRPOL eq. 2). Masks broadcast against the spectrogram. They do not scan for NaN (they run inside the
+training step; [`torchlass.stft.stft`][torchlass.stft.stft] and
+[`torchlass.stft.istft`][torchlass.stft.istft] check the signal at both ends) and infinite logits
+are valid (``sigmoid(+inf) = 1``). On CUDA tensors each function hands its (checked) inputs to the
+fused kernel of [`torchlass.kernels`][torchlass.kernels] when
+[`torchlass.kernels.is_available`][torchlass.kernels.is_available] says so: the same values and
+gradients in one pass over memory; the code below is the reference and the CPU path.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def apply_mag_phase_mask(
     same values to rounding, an identity mask (``mag_logit = +inf``, ``phase_real_logit =
     +inf``, ``phase_imag_logit = 0``) returns ``Y`` bit for bit, and silent bins need no
     division. The floor matters only for the network *input*
-    (:func:`torchlass.stft.magnitude_phase`). It is a bounded complex mask: magnitude in
-    (0, 1), phase set by the *direction* of ``(p_r, p_i)``; where ``p_r = p_i = 0`` the
+    ([`torchlass.stft.magnitude_phase`][torchlass.stft.magnitude_phase]). It is a bounded complex
+    mask: magnitude in (0, 1), phase set by the *direction* of ``(p_r, p_i)``; where
+        ``p_r = p_i = 0`` the
     phasor is 0 and the bin is zeroed (the baseline's Nyquist bin). ``rho`` is evaluated as
     ``sqrt(max(p_r^2 + p_i^2, 1e-20))``, equal in value, so that the gradient at
     ``p_r = p_i = 0`` is finite (``1 / 1e-10`` per unit of ``p``).
@@ -149,7 +151,7 @@ def apply_complex_ratio_mask(
 
     ``X = M * Y`` with ``M = M_re + j M_im`` and complex multiplication:
     ``Re X = M_re Re Y - M_im Im Y``, ``Im X = M_re Im Y + M_im Re Y``. With ``M_im = 0`` it
-    equals :func:`apply_real_imag_mask` with both masks ``M_re``.
+    equals [`apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask] with both masks ``M_re``.
 
     Args:
         spec: complex mixture spectrogram ``Y``.

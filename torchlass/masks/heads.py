@@ -5,7 +5,7 @@ channels * planes, freq, frames)`` with channel index ``(s * channels + c) * pla
 for source ``s``, mixture channel ``c`` and plane ``k`` (the DCASE 2024 baseline's
 ``after_conv`` layout), and returns the masked mixture ``spec`` complex ``(batch, sources,
 channels, freq, frames)``. ``channels`` is read from ``spec``; ``planes`` is a class
-attribute (3 for :class:`MagPhaseMaskHead`, 2 for the others).
+attribute (3 for [`MagPhaseMaskHead`][torchlass.masks.MagPhaseMaskHead], 2 for the others).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class MagPhaseMaskHead(_MaskHead):
     """The DCASE 2024 baseline's head: magnitude mask plus phase rotation, 3 planes.
 
     Planes ``k = 0, 1, 2`` are the magnitude logit and the two phase logits of
-    :func:`~torchlass.masks.apply_mag_phase_mask`, which this head calls.
+    [`apply_mag_phase_mask`][torchlass.masks.apply_mag_phase_mask], which this head calls.
 
     Args:
         num_sources: sources predicted per mixture channel.
@@ -90,7 +90,8 @@ class MagPhaseMaskHead(_MaskHead):
 
 
 class _BoundedMaskHead(_MaskHead):
-    """Two planes bounded by :func:`~torchlass.masks.bound_mask`, then applied by ``_mask_fn``."""
+    """Two planes bounded by [`bound_mask`][torchlass.masks.bound_mask], then applied by
+    ``_mask_fn``."""
 
     planes = 2
     default_bound: str  # the subclass's documented default
@@ -114,15 +115,15 @@ class _BoundedMaskHead(_MaskHead):
 class RealImagMaskHead(_BoundedMaskHead):
     """Separate real and imaginary ratio masks (SRPOL "system 1", eq. 1), 2 planes.
 
-    Planes ``k = 0, 1`` are bounded by :func:`~torchlass.masks.bound_mask` into ``(M_re,
-    M_im)`` and applied by :func:`~torchlass.masks.apply_real_imag_mask`. The default
-    ``bound="tanh"`` keeps each part in (-1, 1): like the baseline's magnitude mask it
+    Planes ``k = 0, 1`` are bounded by [`bound_mask`][torchlass.masks.bound_mask] into ``(M_re,
+    M_im)`` and applied by [`apply_real_imag_mask`][torchlass.masks.apply_real_imag_mask]. The
+    default ``bound="tanh"`` keeps each part in (-1, 1): like the baseline's magnitude mask it
     cannot amplify a part, yet it can flip a part's sign, which a per-part mask needs to
     move the phase (a (0, 1) sigmoid could not).
 
     Args:
         num_sources: sources predicted per mixture channel.
-        bound: one of :data:`~torchlass.masks.BOUNDS`; ``None`` (the default) is ``"tanh"``.
+        bound: one of [`BOUNDS`][torchlass.masks.BOUNDS]; ``None`` (the default) is ``"tanh"``.
 
     Shape:
         ``net_out``: ``(batch, sources * channels * 2, freq, frames)``; ``spec``:
@@ -143,9 +144,9 @@ class RealImagMaskHead(_BoundedMaskHead):
 class ComplexRatioMaskHead(_BoundedMaskHead):
     """True complex ratio mask (SRPOL eq. 2), 2 planes.
 
-    Planes ``k = 0, 1`` are bounded by :func:`~torchlass.masks.bound_mask` into the real
+    Planes ``k = 0, 1`` are bounded by [`bound_mask`][torchlass.masks.bound_mask] into the real
     and imaginary parts of ``M`` and applied by
-    :func:`~torchlass.masks.apply_complex_ratio_mask`. The default
+    [`apply_complex_ratio_mask`][torchlass.masks.apply_complex_ratio_mask]. The default
     ``bound="polar_tanh"`` (Choi et al., ICLR 2019) keeps ``|M| < 1`` like the baseline's
     sigmoid magnitude mask while leaving the phase free, so the only change from the
     baseline is the parametrisation of the rotation; Choi et al. found it the best of their
@@ -153,7 +154,7 @@ class ComplexRatioMaskHead(_BoundedMaskHead):
 
     Args:
         num_sources: sources predicted per mixture channel.
-        bound: one of :data:`~torchlass.masks.BOUNDS`; ``None`` (the default) is
+        bound: one of [`BOUNDS`][torchlass.masks.BOUNDS]; ``None`` (the default) is
             ``"polar_tanh"``.
 
     Shape:

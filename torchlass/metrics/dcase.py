@@ -1,9 +1,9 @@
 """The three numbers the DCASE 2024 Task 9 evaluator reports: SDR, SDRi and SI-SDR.
 
 The evaluator (``dcase_evaluator.py``) scores each 10 s clip with the challenge SDR
-(:func:`~torchlass.metrics.sdr`), its improvement over the mixture
-(:func:`~torchlass.metrics.sdri`) and SI-SDR without mean removal
-(:func:`~torchlass.metrics.si_sdr`), then reports the plain arithmetic mean of each over
+([`sdr`][torchlass.metrics.sdr]), its improvement over the mixture
+([`sdri`][torchlass.metrics.sdri]) and SI-SDR without mean removal
+([`si_sdr`][torchlass.metrics.si_sdr]), then reports the plain arithmetic mean of each over
 all clips.
 """
 

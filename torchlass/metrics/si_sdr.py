@@ -6,8 +6,8 @@ the numerator *and* the denominator of the optimal scale and of the energy ratio
 mean is kept unless ``zero_mean=True`` (which gives SI-SNR). Sums are taken in float64 and
 the error is formed explicitly, so the value does not saturate at high SI-SDR; results come
 back in the inputs' precision (float32 for float32 and half inputs). On CUDA tensors the
-fused kernel of :mod:`torchlass.kernels` reads both signals once and forms the error from
-five float64 per-signal sums (within about 1e-3 dB of the explicit error up to 110 dB).
+fused kernel of [`torchlass.kernels`][torchlass.kernels] reads both signals once and forms the error
+from five float64 per-signal sums (within about 1e-3 dB of the explicit error up to 110 dB).
 """
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ def si_sdr(
 
 def si_sdr64(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool
              ) -> torch.Tensor:
-    """:func:`si_sdr` in float64 without the input checks (eps of the input dtype).
+    """[`si_sdr`][torchlass.metrics.si_sdr.si_sdr] in float64 without the input checks (eps of the
+    input dtype).
 
-    On CUDA tensors the fused one-pass kernel computes it (:func:`torchlass.kernels.fused_si_sdr`).
+    On CUDA tensors the fused one-pass kernel computes it
+    ([`torchlass.kernels.fused_si_sdr`][torchlass.kernels.reductions.fused_si_sdr]).
     """
     if kernels.is_available(estimate, target):
         return kernels.fused_si_sdr(estimate, target, zero_mean=zero_mean)
@@ -101,7 +103,8 @@ def si_sdri(
 ) -> torch.Tensor:
     """SI-SDR improvement over the mixture (dB): ``si_sdr(estimate) - si_sdr(mixture)``.
 
-    Both terms use the convention of :func:`si_sdr` with the same ``zero_mean``.
+    Both terms use the convention of [`si_sdr`][torchlass.metrics.si_sdr.si_sdr] with the same
+    ``zero_mean``.
 
     Args:
         estimate: Estimated signal, real floating point.

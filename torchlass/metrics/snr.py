@@ -3,10 +3,11 @@
 Both are ratios of the target's energy to the error's energy, in dB, computed in float64,
 returned in the inputs' precision (float32 for float32 and half inputs) and never reduced:
 ``(..., time) -> (...)``. They differ only in how they keep the ratio finite:
-:func:`sdr` (the challenge evaluator's) floors each *mean power* at ``1e-10``, :func:`snr`
-(torchmetrics' ``signal_noise_ratio``) adds the machine epsilon to each *energy*. Neither
-removes the mean, so a DC offset counts as signal or as error. On CUDA tensors :func:`snr`
-takes its sums from one fused pass over both signals (:mod:`torchlass.kernels`).
+[`sdr`][torchlass.metrics.sdr] (the challenge evaluator's) floors each *mean power* at ``1e-10``,
+[`snr`][torchlass.metrics.snr.snr] (torchmetrics' ``signal_noise_ratio``) adds the machine epsilon
+to each *energy*. Neither removes the mean, so a DC offset counts as signal or as error. On CUDA
+tensors [`snr`][torchlass.metrics.snr.snr] takes its sums from one fused pass over both signals
+([`torchlass.kernels`][torchlass.kernels]).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def sdr(estimate: torch.Tensor, target: torch.Tensor, *, check_finite: bool = Tr
 
 
 def challenge_sdr64(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """:func:`sdr` in float64 without the input checks."""
+    """[`sdr`][torchlass.metrics.sdr] in float64 without the input checks."""
     s = target.double()
     signal_power = s.square().mean(-1).clamp_min(_POWER_FLOOR)
     error_power = (estimate.double() - s).square().mean(-1).clamp_min(_POWER_FLOOR)
@@ -78,7 +79,7 @@ def sdri(
     """SDR improvement over the mixture, as the DCASE 2024 evaluator reports it (dB).
 
     ``SDRi = sdr(estimate, target) - sdr(mixture, target)``, both with the floors of
-    :func:`sdr`.
+    [`sdr`][torchlass.metrics.sdr].
 
     Args:
         estimate: Estimated signal, real floating point.
@@ -157,9 +158,11 @@ def snr(
 
 
 def snr64(estimate: torch.Tensor, target: torch.Tensor, *, zero_mean: bool) -> torch.Tensor:
-    """:func:`snr` in float64 without the input checks (eps of the input dtype).
+    """[`snr`][torchlass.metrics.snr.snr] in float64 without the input checks (eps of the input
+    dtype).
 
-    On CUDA tensors the fused one-pass kernel computes it (:func:`torchlass.kernels.fused_snr`).
+    On CUDA tensors the fused one-pass kernel computes it
+    ([`torchlass.kernels.fused_snr`][torchlass.kernels.reductions.fused_snr]).
     """
     if kernels.is_available(estimate, target):
         return kernels.fused_snr(estimate, target, zero_mean=zero_mean)

@@ -1,9 +1,11 @@
 """Network parts: FiLM conditioning, the ResUNet backbone and its blocks, feature stages.
 
-:class:`FiLM` and :func:`film` modulate feature maps by a condition; :class:`ResUNet` is
-the configurable FiLM-conditioned U-Net and :func:`resunet30` its DCASE 2024 baseline
-preset; :class:`MagnitudeFeatures` and :class:`RealImagFeatures` turn a complex
-spectrogram into the network's input channels.
+[`FiLM`][torchlass.nn.FiLM] and [`film`][torchlass.nn.film] modulate feature maps by a condition;
+[`ResUNet`][torchlass.nn.ResUNet] is the configurable FiLM-conditioned U-Net and
+[`resunet30`][torchlass.nn.resunet30] its DCASE 2024 baseline preset;
+[`MagnitudeFeatures`][torchlass.nn.MagnitudeFeatures] and
+[`RealImagFeatures`][torchlass.nn.RealImagFeatures] turn a complex spectrogram into the network's
+input channels.
 """
 
 from torchlass.nn.blocks import DecoderBlock, EncoderBlock, ResidualBlock, norm_film_act

@@ -74,7 +74,8 @@ class ResidualBlock(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    """A :class:`ResidualBlock` followed by average pooling; returns the pooled and skip maps.
+    """A [`ResidualBlock`][torchlass.nn.ResidualBlock] followed by average pooling; returns the
+    pooled and skip maps.
 
     Args:
         in_channels: input width.

@@ -76,7 +76,8 @@ class MagnitudeFeatures(_Features):
 
     Args:
         num_bins: number of frequency bins.
-        normalize: apply :class:`FrequencyBatchNorm` (the baseline's ``bn0``).
+        normalize: apply [`FrequencyBatchNorm`][torchlass.nn.FrequencyBatchNorm] (the baseline's
+            ``bn0``).
         eps: floor on ``|Y|^2``, 1e-10 as in the baseline.
 
     Shape:
@@ -104,7 +105,8 @@ class RealImagFeatures(_Features):
 
     Args:
         num_bins: number of frequency bins.
-        normalize: apply :class:`FrequencyBatchNorm` to the stacked parts.
+        normalize: apply [`FrequencyBatchNorm`][torchlass.nn.FrequencyBatchNorm] to the stacked
+            parts.
 
     Shape:
         - spec: complex ``(batch, channels, num_bins, frames)``

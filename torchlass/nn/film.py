@@ -5,7 +5,7 @@ shifts, and optionally scales, every channel of a feature map by amounts predict
 condition such as a text embedding. The DCASE 2024 Task 9 baseline uses the additive form
 only (a shift ``beta`` added after BatchNorm, docs/baseline.md#film); the full form adds a scale.
 The scale is parametrised as a deviation from one, so a generator whose outputs are zero is
-the identity, and :class:`FiLM` starts there.
+the identity, and [`FiLM`][torchlass.nn.FiLM] starts there.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class FiLM(nn.Module):
     """Predict FiLM coefficients from a condition with linear layers and apply them.
 
     ``beta = W_b c + b_b`` and, with ``scale=True``, ``gamma = W_g c + b_g``; the output is
-    :func:`film` of the input. Both layers start at zero, so the module is the identity at
-    initialisation and learns its way away from it.
+    [`film`][torchlass.nn.film.film] of the input. Both layers start at zero, so the module is the
+    identity at initialisation and learns its way away from it.
 
     Args:
         condition_size: size of the conditioning vector (512 for CLAP).

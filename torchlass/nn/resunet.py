@@ -7,9 +7,10 @@ end, so any number of frames and bins goes in and the same comes out. With its d
 is the DCASE 2024 Task 9 baseline's ``ResUNet30`` (AudioSep; docs/baseline.md#resunet30): a 1x1
 stem,
 six encoder levels, a bottleneck, six decoder levels and a 1x1 output convolution, every
-block conditioned by additive FiLM; :func:`resunet30` names that preset. It runs on the
-``(freq, frames)`` layout of :mod:`torchlass.stft` directly; the original's kernels, which
-are ``(frames, freq)``, are transposed by :mod:`torchlass.checkpoints`.
+block conditioned by additive FiLM; [`resunet30`][torchlass.nn.resunet30] names that preset. It runs
+on the ``(freq, frames)`` layout of [`torchlass.stft`][torchlass.stft.transform] directly; the
+original's kernels, which are ``(frames, freq)``, are transposed by
+[`torchlass.checkpoints`][torchlass.checkpoints].
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ RESUNET30_POOLS = ((2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (2, 1))
 class ResUNet(nn.Module):
     """FiLM-conditioned residual U-Net with configurable depth, widths and pooling.
 
-    Level ``i`` of the encoder is a :class:`~torchlass.nn.blocks.ResidualBlock` to
+    Level ``i`` of the encoder is a [`ResidualBlock`][torchlass.nn.ResidualBlock] to
     ``widths[i]`` followed by average pooling by ``pools[i]``; the bottleneck is a
     residual block at ``widths[-1]``; decoder level ``i`` upsamples by the same factor
     with a transposed convolution and joins encoder level ``i``'s output. Every block is
@@ -181,7 +182,7 @@ def resunet30(in_channels: int = 1, out_channels: int = 3, *, condition_size: in
     Widths 32 (stem), 32, 64, 128, 256, 384, 384; pooling ``(freq, frames)`` of 2x2 on five
     levels and 2x1 on the sixth. With the baseline's channels it has 25 621 891 parameters:
     the original's 26 446 917 trainable ones less the 824 000 it never uses and ``bn0``
-    (which belongs to the features, :class:`~torchlass.nn.MagnitudeFeatures`).
+    (which belongs to the features, [`MagnitudeFeatures`][torchlass.nn.MagnitudeFeatures]).
     ``in_channels=1, out_channels=3`` is the baseline (one magnitude in, the three
     magnitude/phase planes out); ``in_channels=2, out_channels=2`` is SRPOL system 1.
 
@@ -193,7 +194,7 @@ def resunet30(in_channels: int = 1, out_channels: int = 3, *, condition_size: in
         freq_fit: ``"crop"`` (the baseline) or ``"pad"``.
 
     Returns:
-        A freshly initialised :class:`ResUNet`.
+        A freshly initialised [`ResUNet`][torchlass.nn.ResUNet].
 
     Examples:
         >>> net = resunet30()

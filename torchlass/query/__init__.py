@@ -1,10 +1,11 @@
 """Text queries: the encoder protocol, a built-in hashed encoder, a CLAP adapter, a cache.
 
-A separator is conditioned on an embedding of the caption. :class:`TextEncoder` is the
-protocol (a ``dim`` and a call on a list of captions); :class:`HashedTextEncoder` is a
-deterministic stand-in that needs no download (tests, the demo);
-:class:`ClapTextEncoder` loads LAION-CLAP's text tower from a local checkpoint, as the DCASE
-2024 baseline uses; :class:`CachedTextEncoder` embeds each distinct caption once.
+A separator is conditioned on an embedding of the caption.
+[`TextEncoder`][torchlass.query.TextEncoder] is the protocol (a ``dim`` and a call on a list of
+captions); [`HashedTextEncoder`][torchlass.query.HashedTextEncoder] is a deterministic stand-in that
+needs no download (tests, the demo); [`ClapTextEncoder`][torchlass.query.ClapTextEncoder] loads
+LAION-CLAP's text tower from a local checkpoint, as the DCASE 2024 baseline uses;
+[`CachedTextEncoder`][torchlass.query.CachedTextEncoder] embeds each distinct caption once.
 """
 
 from torchlass.query.cache import CachedTextEncoder

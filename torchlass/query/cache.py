@@ -1,9 +1,9 @@
 """A cache in front of a text encoder, so each distinct caption is embedded once.
 
 Training sees the same captions again and again; a large text tower such as CLAP's
-RoBERTa costs far more than the separator's step. :class:`CachedTextEncoder` keeps one
-embedding per distinct caption (on the CPU) and, per call, embeds only the captions it has
-not seen, in one batch.
+RoBERTa costs far more than the separator's step.
+[`CachedTextEncoder`][torchlass.query.CachedTextEncoder] keeps one embedding per distinct caption
+(on the CPU) and, per call, embeds only the captions it has not seen, in one batch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = ["CachedTextEncoder"]
 
 
 class CachedTextEncoder:
-    """Memoise a :class:`~torchlass.query.protocol.TextEncoder` caption by caption.
+    """Memoise a [`TextEncoder`][torchlass.query.TextEncoder] caption by caption.
 
     The cache assumes the wrapped encoder is deterministic (eval mode); the baseline's
     CLAP in train mode has dropout on (docs/baseline.md#query-encoder), which a cache freezes.

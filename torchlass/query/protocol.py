@@ -1,8 +1,8 @@
 """The text-query protocol: anything that turns a list of captions into embeddings.
 
 A separator is conditioned on a ``(batch, dim)`` tensor. Where that tensor comes from is
-left open: LAION-CLAP's text tower (:class:`~torchlass.query.clap.ClapTextEncoder`), the
-built-in :class:`~torchlass.query.hashed.HashedTextEncoder`, or any object of the user's
+left open: LAION-CLAP's text tower ([`ClapTextEncoder`][torchlass.query.ClapTextEncoder]), the
+built-in [`HashedTextEncoder`][torchlass.query.HashedTextEncoder], or any object of the user's
 with a ``dim`` attribute that can be called on a list of captions.
 """
 
@@ -65,7 +65,7 @@ def embed_captions(encoder: TextEncoder, captions: Sequence[str], *,
     """Call ``encoder`` on ``captions``, check what it returns, move it to ``device``.
 
     Args:
-        encoder: any :class:`TextEncoder`.
+        encoder: any [`TextEncoder`][torchlass.query.TextEncoder].
         captions: the text queries.
         device: where the embeddings should live (default: where the encoder put them).
 

@@ -1,6 +1,6 @@
 """Recipes: configurations, the training loop, evaluation and the demo, built from the parts.
 
-:mod:`~torchlass.recipes.config` holds the named configurations (the DCASE 2024 baseline,
+[`config`][torchlass.recipes.config] holds the named configurations (the DCASE 2024 baseline,
 SRPOL's systems, MixIT, the SDR-based loss, the complex ratio mask) and their CLI
 overrides; [`build_train_set`][torchlass.recipes.datasets.build_train_set] and
 [`build_validation_set`][torchlass.recipes.datasets.build_validation_set] read the data

@@ -1,11 +1,11 @@
 """``torchlass demo``: synthesise, train, evaluate and listen, on a CPU, with no download.
 
 The demo synthesises a captioned collection of ten kinds of sound with overlapping spectra
-(:mod:`torchlass.data.synthetic`), writes held-out clips and a validation recipe in the
-challenge's format, trains a small SRPOL-system-1 separator (real/imaginary input and
+([`torchlass.data.synthetic`][torchlass.data.synthetic]), writes held-out clips and a validation
+recipe in the challenge's format, trains a small SRPOL-system-1 separator (real/imaginary input and
 masks on a narrow FiLM-ResUNet, waveform L1 loss, 8 kHz) on mixtures made on the fly by
-:class:`~torchlass.data.BatchMixer`, conditioned by the built-in
-:class:`~torchlass.query.HashedTextEncoder`, and scores the trained and the untrained
+[`BatchMixer`][torchlass.data.BatchMixer], conditioned by the built-in
+[`HashedTextEncoder`][torchlass.query.HashedTextEncoder], and scores the trained and the untrained
 model on the held-out mixtures with the challenge protocol. It writes to ``out_dir``:
 ``results.json``, ``items.csv`` (per mixture), ``checkpoint.pt`` with its
 ``config.toml``, ``log.csv``, ``spectrograms.png``, ``audio/`` (mixture, target and
@@ -64,7 +64,8 @@ class DemoSettings:
         hop_length: STFT hop in samples.
         batch_size: clips per step.
         lr: learning rate after the warm-up.
-        loss: ``"sdr"``, ``"l1"`` or ``"mixit"`` (see :mod:`torchlass.recipes.objectives`).
+        loss: ``"sdr"``, ``"l1"`` or ``"mixit"`` (see
+            [`torchlass.recipes.objectives`][torchlass.recipes.objectives]).
     """
 
     steps: int = 800
@@ -125,31 +126,41 @@ def _validation_recipe(clips: list[SyntheticClip], settings: DemoSettings) -> li
     return rows
 
 
+# Spectrograms of the figure: 256-sample frames (32 ms at 8 kHz), 75 % overlap, and one
+# 70 dB colour range per example, from the mixture's peak down.
+_FIGURE_N_FFT, _FIGURE_HOP, _FIGURE_RANGE_DB = 256, 64, 70.0
+
+
 def _figure(path: Path, items: list[dict[str, Any]], estimates: list[torch.Tensor],
-            sample_rate: int) -> None:
+            sdris: list[float], sample_rate: int) -> None:
+    """Mixture, target and estimate spectrograms of each example, one row each, in dB."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(items), 3, figsize=(11, 2.6 * len(items)), squeeze=False)
-    window = torch.hann_window(256)
-    for row, (item, estimate) in enumerate(zip(items, estimates, strict=True)):
-        panels = (("mixture", item["mixture"]), ("target", item["target"]),
-                  ("estimate", estimate))
-        dbs = [20 * torch.log10(torch.stft(signal.reshape(-1), 256, 64, window=window,
-                                           return_complex=True).abs().clamp_min(1e-5))
+    fig, axes = plt.subplots(len(items), 3, figsize=(12, 2.8 * len(items)), squeeze=False,
+                             layout="constrained")
+    window = torch.hann_window(_FIGURE_N_FFT)
+    rows = zip(items, estimates, sdris, strict=True)
+    for row, (item, estimate, sdri) in enumerate(rows):
+        panels = ((f"mixture: {item['caption']!r}", item["mixture"]),
+                  ("target", item["target"]), (f"estimate: SDRi {sdri:.2f} dB", estimate))
+        dbs = [20 * torch.log10(torch.stft(signal.reshape(-1), _FIGURE_N_FFT, _FIGURE_HOP,
+                                           window=window, return_complex=True)
+                                .abs().clamp_min(1e-5))
                for _, signal in panels]
-        top = float(dbs[0].max())  # one 70 dB colour range per row, from the mixture's peak
+        top = float(dbs[0].max())
         for col, ((title, signal), db) in enumerate(zip(panels, dbs, strict=True)):
             ax = axes[row, col]
-            ax.imshow(db.numpy(), origin="lower", aspect="auto", vmin=top - 70, vmax=top,
-                      extent=(0, signal.shape[-1] / sample_rate, 0, sample_rate / 2000))
-            ax.set_title(f"{title}: {item['caption']!r}" if col == 0 else title, fontsize=9)
+            image = ax.imshow(db.numpy(), origin="lower", aspect="auto",
+                              vmin=top - _FIGURE_RANGE_DB, vmax=top,
+                              extent=(0, signal.shape[-1] / sample_rate, 0, sample_rate / 2000))
+            ax.set_title(title, fontsize=9)
             ax.set_xlabel("time (s)")
             ax.set_ylabel("kHz")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+        fig.colorbar(image, ax=axes[row, :], label="dB", fraction=0.03, pad=0.01)
+    fig.savefig(path, dpi=150)
     plt.close(fig)
 
 
@@ -208,8 +219,11 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
     scores = evaluate_separator(trainer.model, items, encoder, batch_size=16)
     trained = summarize(scores)
     write_item_csv(out / "items.csv", scores)
-    chosen, estimates = _write_examples(trainer.model, items, encoder, out / "audio", settings)
-    _figure(out / "spectrograms.png", chosen, estimates, settings.sample_rate)
+    picks = range(0, len(items), max(1, len(items) // settings.examples))[: settings.examples]
+    chosen = [items[i] for i in picks]
+    estimates = _write_examples(trainer.model, chosen, encoder, out / "audio", settings)
+    _figure(out / "spectrograms.png", chosen, estimates, [scores[i].sdri for i in picks],
+            settings.sample_rate)
 
     def means(table: dict[str, dict[str, float]]) -> dict[str, float]:
         return {k: round(float(table["all"][k]), 3) for k in ("sdr", "sdri", "si_sdr")}
@@ -232,11 +246,11 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
 
 
 @torch.no_grad()
-def _write_examples(model: torch.nn.Module, items: list[dict[str, Any]],
+def _write_examples(model: torch.nn.Module, chosen: list[dict[str, Any]],
                     encoder: CachedTextEncoder, folder: Path,
-                    settings: DemoSettings) -> tuple[list[dict[str, Any]], list[torch.Tensor]]:
+                    settings: DemoSettings) -> list[torch.Tensor]:
+    """Separate the ``chosen`` mixtures, write their audio and return the estimates."""
     model.eval()
-    chosen = items[:: max(1, len(items) // settings.examples)][: settings.examples]
     estimates = []
     for k, item in enumerate(chosen):
         estimate = model(item["mixture"][None], encoder([item["caption"]]))[0, 0]
@@ -245,4 +259,4 @@ def _write_examples(model: torch.nn.Module, items: list[dict[str, Any]],
         for name, signal in (("mixture", item["mixture"]), ("target", item["target"]),
                              ("estimate", estimate)):
             write_audio(folder / f"example{k}_{stem}_{name}.wav", signal, settings.sample_rate)
-    return chosen, estimates
+    return estimates

@@ -1,12 +1,12 @@
 """Multi-process training through ``torchrun``: process group, device, batch gathering.
 
 ``torchrun --nproc_per_node=N -m torchlass train ...`` starts N processes with ``RANK``,
-``WORLD_SIZE`` and ``LOCAL_RANK`` set; :func:`init_distributed` joins them with NCCL on
-GPUs and gloo on CPUs (several nodes work the same way, with ``torchrun``'s rendezvous
-options). Each process loads its own slice of the global batch; :func:`gather_batch`
-collects the clean clips of every process so that every process mixes the *global* batch
-the same way (pairs and SNRs do not depend on the number of processes) and keeps its own
-slice. Without ``torchrun`` everything runs in one process.
+``WORLD_SIZE`` and ``LOCAL_RANK`` set; [`init_distributed`][torchlass.recipes.init_distributed]
+joins them with NCCL on GPUs and gloo on CPUs (several nodes work the same way, with ``torchrun``'s
+rendezvous options). Each process loads its own slice of the global batch;
+[`gather_batch`][torchlass.recipes.gather_batch] collects the clean clips of every process so that
+every process mixes the *global* batch the same way (pairs and SNRs do not depend on the number of
+processes) and keeps its own slice. Without ``torchrun`` everything runs in one process.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
             Under ``torchrun`` with CUDA, each process takes ``cuda:LOCAL_RANK``.
 
     Returns:
-        A :class:`DistInfo`. With ``WORLD_SIZE`` unset or 1, rank 0 of 1.
+        A [`DistInfo`][torchlass.recipes.DistInfo]. With ``WORLD_SIZE`` unset or 1, rank 0 of 1.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))

@@ -64,8 +64,8 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
 
     Items are dicts with ``mixture`` and ``target`` (``(1, time)``), ``caption`` and
     ``snr_db`` (``source`` and ``noise`` ids are kept when present), as
-    :class:`~torchlass.data.ValidationMixtures` returns. The separator runs in eval mode
-    on the whole clip (a separator with several outputs per query is scored on the first,
+    [`ValidationMixtures`][torchlass.data.ValidationMixtures] returns. The separator runs in eval
+    mode on the whole clip (a separator with several outputs per query is scored on the first,
     the query's source); consecutive items of equal length are batched up to ``batch_size``
     (BatchNorm in eval mode makes the result independent of batching). Scores are
     computed in float32 as the evaluator's numpy code does (``eps`` of float32 in SI-SDR).
@@ -79,7 +79,7 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
         progress: show a tqdm progress bar.
 
     Returns:
-        One :class:`ItemScore` per item, in order.
+        One [`ItemScore`][torchlass.recipes.ItemScore] per item, in order.
 
     Raises:
         ShapeError: if the separator does not return ``(batch, sources, channels, time)``
@@ -135,8 +135,9 @@ def summarize(scores: Sequence[ItemScore], *, bucket_width: float = 5.0
     """The challenge table: mean SDR, SDRi, SI-SDR over all rows, and per SNR bucket.
 
     Args:
-        scores: from :func:`evaluate_separator`.
-        bucket_width: width of the SNR buckets in dB (see :func:`snr_bucket`).
+        scores: from [`evaluate_separator`][torchlass.recipes.evaluate_separator].
+        bucket_width: width of the SNR buckets in dB (see
+            [`snr_bucket`][torchlass.recipes.snr_bucket]).
 
     Returns:
         ``{"all": {"sdr", "sdri", "si_sdr", "count"}, "[-15, -10)": {...}, ...}``, buckets

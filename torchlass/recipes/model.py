@@ -1,10 +1,11 @@
 """Build the separator and the text encoder a configuration describes.
 
-:func:`build_separator` maps :class:`~torchlass.recipes.config.ModelConfig` onto the
-:class:`torchlass.Separator` constructors (the DCASE 2024 baseline, SRPOL system 1, the
-true complex ratio mask) with the configured STFT and ResUNet widths;
-:func:`build_text_encoder` gives the configured query encoder behind a
-:class:`~torchlass.query.CachedTextEncoder`.
+[`build_separator`][torchlass.recipes.build_separator] maps
+[`ModelConfig`][torchlass.recipes.ModelConfig] onto the
+[`torchlass.Separator`][torchlass.separator.Separator] constructors (the DCASE 2024 baseline, SRPOL
+system 1, the true complex ratio mask) with the configured STFT and ResUNet widths;
+[`build_text_encoder`][torchlass.recipes.build_text_encoder] gives the configured query encoder
+behind a [`CachedTextEncoder`][torchlass.query.CachedTextEncoder].
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from torchlass.separator import Separator
 
 __all__ = ["ARCHITECTURES", "build_separator", "build_text_encoder"]
 
-#: Names accepted by ``ModelConfig.architecture``: the :class:`~torchlass.Separator`
+#: Names accepted by ``ModelConfig.architecture``: the [`Separator`][torchlass.separator.Separator]
 #: constructor each one calls.
 ARCHITECTURES = ("dcase2024_baseline", "srpol_system1", "complex_ratio_mask")
 
 
 def build_separator(config: ModelConfig) -> Separator:
-    """A freshly initialised :class:`~torchlass.Separator` for ``config``.
+    """A freshly initialised [`Separator`][torchlass.separator.Separator] for ``config``.
 
     Args:
         config: the model section of a training configuration.
@@ -63,7 +64,8 @@ def build_separator(config: ModelConfig) -> Separator:
 
 
 def build_text_encoder(config: QueryConfig, *, dim: int = 512) -> CachedTextEncoder:
-    """The configured text encoder, wrapped in a :class:`~torchlass.query.CachedTextEncoder`.
+    """The configured text encoder, wrapped in a
+    [`CachedTextEncoder`][torchlass.query.CachedTextEncoder].
 
     Args:
         config: the query section of a training configuration.

@@ -24,7 +24,7 @@ __all__ = ["StepBatchSampler"]
 class StepBatchSampler:
     """Batches of ``(index, epoch)`` pairs for steps ``start_step, start_step + 1, ...``.
 
-    Use it as a :class:`~torch.utils.data.DataLoader`'s ``batch_sampler``; it never ends.
+    Use it as a `DataLoader`'s ``batch_sampler``; it never ends.
 
     Args:
         num_items: dataset size.

@@ -1,15 +1,16 @@
 """The training loop: mixing on the fly, AdamW, schedules, validation, exact resumption.
 
-:class:`Trainer` runs what a :class:`~torchlass.recipes.config.Config` describes: each step
-takes the step's clean clips (:class:`~torchlass.recipes.sampler.StepBatchSampler`), mixes
-the global batch with :class:`~torchlass.data.BatchMixer` on the training device, embeds the
-captions (cached), runs the separator (optionally under bf16 autocast), applies the loss,
+[`Trainer`][torchlass.recipes.Trainer] runs what a [`Config`][torchlass.recipes.Config] describes:
+each step takes the step's clean clips ([`StepBatchSampler`][torchlass.recipes.StepBatchSampler]),
+mixes the global batch with [`BatchMixer`][torchlass.data.BatchMixer] on the training device, embeds
+the captions (cached), runs the separator (optionally under bf16 autocast), applies the loss,
 clips the gradient norm, steps AdamW (AMSGrad, lr 1e-3, no weight decay by default) and
 the schedule. Every ``val_every`` steps it scores the validation recipe; every
 ``checkpoint_every`` steps it writes a checkpoint holding the model, optimiser, scheduler,
-step, mixer and RNG states, from which :meth:`Trainer.resume` continues bit for bit.
-Under ``torchrun`` it wraps the model in DistributedDataParallel (SyncBatchNorm on GPUs;
-on CPUs BatchNorm statistics stay per process, since SyncBatchNorm needs GPUs).
+step, mixer and RNG states, from which [`Trainer.resume`][torchlass.recipes.trainer.Trainer.resume]
+continues bit for bit. Under ``torchrun`` it wraps the model in DistributedDataParallel
+(SyncBatchNorm on GPUs; on CPUs BatchNorm statistics stay per process, since SyncBatchNorm needs
+GPUs).
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def load_weights_into(model: torch.nn.Module, weights: Mapping[str, Any], *, whe
 
 
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load weights for fine-tuning: a :class:`Trainer` checkpoint or the DCASE baseline's.
+    """Load weights for fine-tuning: a [`Trainer`][torchlass.recipes.Trainer] checkpoint or the
+    DCASE baseline's.
 
     A torchlass training checkpoint's ``model`` entry is loaded strictly. The official
     Lightning checkpoint or a bare ResUNet30 state_dict goes through
@@ -204,12 +206,15 @@ class Trainer:
     Args:
         config: the configuration.
         train_set: dataset of clean captioned clips (items ``{"waveform": (1, time),
-            "caption", "labels"}``), e.g. :class:`~torchlass.data.CaptionedAudioDataset`.
-        separator: the model (default: :func:`~torchlass.recipes.build_separator` of
+            "caption", "labels"}``), e.g.
+            [`CaptionedAudioDataset`][torchlass.data.CaptionedAudioDataset].
+        separator: the model (default: [`build_separator`][torchlass.recipes.build_separator] of
             ``config.model``, initialised from ``config.train.seed``).
-        encoder: the text encoder (default: :func:`~torchlass.recipes.build_text_encoder`).
-        validation_set: validation items for :func:`~torchlass.recipes.evaluate_separator`
-            (default: none; no validation).
+        encoder: the text encoder (default:
+            [`build_text_encoder`][torchlass.recipes.build_text_encoder]).
+        validation_set: validation items for
+            [`evaluate_separator`][torchlass.recipes.evaluate_separator] (default: none; no
+            validation).
         device: where to train (default: CUDA if available; ``cuda:LOCAL_RANK`` under
             ``torchrun``).
         progress: show a tqdm progress bar (main process only).
@@ -468,8 +473,9 @@ class Trainer:
         """Write a checkpoint (main process only; returns its path there, else None).
 
         By default ``out_dir/checkpoint_step{N}.pt`` and ``out_dir/checkpoint.pt`` (the
-        latest; :meth:`fit` also writes it when it ends). Written to a temporary file
-        first, then renamed, so an interrupted write never leaves a broken checkpoint.
+        latest; [`fit`][torchlass.recipes.trainer.Trainer.fit] also writes it when it ends). Written
+        to a temporary file first, then renamed, so an interrupted write never leaves a broken
+        checkpoint.
         """
         target = Path(path) if path is not None else None
         if target is None and self.out_dir is None:
@@ -492,7 +498,8 @@ class Trainer:
         return written
 
     def resume(self, path: str | Path) -> None:
-        """Continue from a checkpoint written by :meth:`save_checkpoint`."""
+        """Continue from a checkpoint written by
+        [`save_checkpoint`][torchlass.recipes.trainer.Trainer.save_checkpoint]."""
         self.load_state_dict(load_checkpoint(path))
 
     @classmethod

@@ -6,7 +6,7 @@ window, the hop, the number of frames, centring and the requested length, never 
 spectrogram, so its minimum over the output is computed once (on the CPU, in float64) and
 cached: for a named window by name, for a window tensor by the tensor itself and its
 version counter, so an in-place change to the window is seen. After the first call an
-:func:`~torchlass.stft.istft` on the GPU no longer waits for the device to answer.
+[`istft`][torchlass.stft.istft] on the GPU no longer waits for the device to answer.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _BY_TENSOR: WeakIdKeyDictionary = WeakIdKeyDictionary()  # window -> {(version, 
 def envelope_minimum(window: torch.Tensor, layout: Layout) -> float:
     """Smallest ``|envelope|`` over the output samples (``inf`` for an empty output).
 
-    A window shorter than ``n_fft`` is centred and zero-padded, as :func:`torch.istft`
+    A window shorter than ``n_fft`` is centred and zero-padded, as `torch.istft`
     does; with ``center`` the first and last ``n_fft // 2`` samples are not part of the
     output, and ``length`` cuts it (samples past the last frame have a zero envelope).
     """
@@ -46,7 +46,7 @@ def envelope_minimum(window: torch.Tensor, layout: Layout) -> float:
 
 def cached_envelope_minimum(window: str | torch.Tensor, resolved: torch.Tensor,
                             layout: Layout) -> float:
-    """:func:`envelope_minimum` of ``resolved``, remembered for the same window and layout.
+    """`envelope_minimum` of ``resolved``, remembered for the same window and layout.
 
     ``window`` is what the caller passed (a name or a tensor) and ``resolved`` the tensor
     built from it in the compute dtype and device. An inference-mode window tensor has no

@@ -1,11 +1,12 @@
 """Adapter between torchlass spectrograms and asteroid-filterbanks' layout.
 
 asteroid-filterbanks encoders return real tensors whose frequency axis holds the real parts
-of all bins followed by the imaginary parts, ``(..., 2 * freq, frames)``. :func:`to_asteroid`
-and :func:`from_asteroid` convert from and to a native complex ``(..., freq, frames)``
-tensor, so an asteroid ``Encoder``/``Decoder`` (for example a learnable ``free`` or
-``param_sinc`` bank) can stand in for :func:`~torchlass.stft.stft` in a separator. The
-package itself is only needed by the caller who builds such a bank.
+of all bins followed by the imaginary parts, ``(..., 2 * freq, frames)``.
+[`to_asteroid`][torchlass.stft.to_asteroid] and [`from_asteroid`][torchlass.stft.from_asteroid]
+convert from and to a native complex ``(..., freq, frames)`` tensor, so an asteroid
+``Encoder``/``Decoder`` (for example a learnable ``free`` or ``param_sinc`` bank) can stand in for
+[`stft`][torchlass.stft.stft] in a separator. The package itself is only needed by the caller who
+builds such a bank.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Features a separator consumes, computed from a complex spectrogram.
 
-:func:`magnitude_phase` gives the DCASE 2024 baseline's network input (a floored magnitude)
-and the unit phasor it re-applies after masking; :func:`real_imag_channels` stacks real and
-imaginary parts as channels, the input of the SRPOL "system 1" variant, and
-:func:`from_real_imag_channels` undoes it. On CUDA tensors :func:`magnitude_phase` runs the
-fused kernel of :mod:`torchlass.kernels` (one read of the spectrum, same values and
-gradients).
+[`magnitude_phase`][torchlass.stft.magnitude_phase] gives the DCASE 2024 baseline's network input (a
+floored magnitude) and the unit phasor it re-applies after masking;
+[`real_imag_channels`][torchlass.stft.real_imag_channels] stacks real and imaginary parts as
+channels, the input of the SRPOL "system 1" variant, and
+[`from_real_imag_channels`][torchlass.stft.from_real_imag_channels] undoes it. On CUDA tensors
+[`magnitude_phase`][torchlass.stft.magnitude_phase] runs the fused kernel of
+[`torchlass.kernels`][torchlass.kernels] (one read of the spectrum, same values and gradients).
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def real_imag_channels(spec: torch.Tensor) -> torch.Tensor:
 
 
 def from_real_imag_channels(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`real_imag_channels`: pair channels ``(2 c, 2 c + 1)`` into complex.
+    """Inverse of [`real_imag_channels`][torchlass.stft.real_imag_channels]: pair channels
+    ``(2 c, 2 c + 1)`` into complex.
 
     Args:
         x: real tensor with interleaved real/imaginary channels.

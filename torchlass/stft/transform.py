@@ -1,13 +1,14 @@
 """Short-time Fourier transform and its inverse, with the DCASE 2024 baseline's conventions.
 
-:func:`stft` and :func:`istft` wrap :func:`torch.stft`/:func:`torch.istft` with input
-checks that name the argument at fault, leading-dimension folding (``(..., time)`` in,
+[`stft`][torchlass.stft.stft] and [`istft`][torchlass.stft.istft] wrap `torch.stft`/`torch.istft`
+with input checks that name the argument at fault, leading-dimension folding (``(..., time)`` in,
 ``(..., freq, frames)`` out) and one precision rule: float16/bfloat16 input is computed in
 float32. The defaults (periodic Hann, ``center=True``, reflect padding, no scaling) are those
 of the baseline (16 kHz, ``n_fft=1024``, ``hop_length=160``) and of upstream AudioSep
-(32 kHz, 2048/320). :class:`STFT` and :class:`ISTFT` hold the window as a buffer and call
-the functions. On CUDA tensors :func:`istft` does its overlap-add with the fused kernel of
-:mod:`torchlass.kernels` (one pass, same values and gradients).
+(32 kHz, 2048/320). [`STFT`][torchlass.stft.STFT] and [`ISTFT`][torchlass.stft.ISTFT] hold the
+window as a buffer and call the functions. On CUDA tensors [`istft`][torchlass.stft.istft] does its
+overlap-add with the fused kernel of [`torchlass.kernels`][torchlass.kernels] (one pass, same values
+and gradients).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def make_window(
     rounded window in every dtype (``torch.hann_window`` in float32 is up to 3 ulp off).
 
     Args:
-        name: one of :data:`WINDOWS`.
+        name: one of [`WINDOWS`][torchlass.stft.WINDOWS].
         win_length: window length in samples.
         dtype: floating-point dtype of the window.
         device: device of the window.
@@ -134,7 +135,7 @@ def _resolve_window(
 
 
 def _min_signal_length(n_fft: int, center: bool, pad_mode: str) -> tuple[int, str]:
-    """Shortest signal :func:`torch.stft` accepts for these options, with the reason."""
+    """Shortest signal `torch.stft` accepts for these options, with the reason."""
     if not center:
         return n_fft, f"center=False needs one full frame of n_fft = {n_fft} samples"
     pad = n_fft // 2
@@ -170,7 +171,7 @@ def stft(
         n_fft: DFT size in samples.
         hop_length: frame step in samples, at most ``n_fft``.
         win_length: window length in samples (default ``n_fft``).
-        window: a name from :data:`WINDOWS` (built periodic) or a real tensor of
+        window: a name from [`WINDOWS`][torchlass.stft.WINDOWS] (built periodic) or a real tensor of
             ``win_length`` samples.
         center: pad the signal so that frame ``t`` is centred on sample ``t * hop_length``.
         pad_mode: ``"reflect"`` (default), ``"constant"``, ``"replicate"`` or
@@ -233,8 +234,8 @@ def _check_nola(
     The inverse divides by ``sum_t w^2[n - t * hop_length]``, so it exists exactly where
     that envelope is non-zero (the NOLA condition; COLA is not needed). The verdict does
     not depend on the data and is cached per window and layout. Inside a
-    :func:`torch.compile` trace it is skipped (the cache lookup would break the graph);
-    :func:`torch.istft` still refuses a vanishing envelope there.
+    `torch.compile` trace it is skipped (the cache lookup would break the graph);
+    `torch.istft` still refuses a vanishing envelope there.
     """
     if torch.compiler.is_compiling():
         return
@@ -261,12 +262,12 @@ def istft(
     length: int | None = None,
     check_finite: bool = True,
 ) -> torch.Tensor:
-    """Inverse of :func:`stft` by weighted overlap-add.
+    """Inverse of [`stft`][torchlass.stft.stft] by weighted overlap-add.
 
     Each frame's inverse DFT is multiplied by the synthesis window (the analysis window),
     overlap-added, and divided by the envelope ``sum_t w^2[n - t * hop_length]``: this
-    inverts :func:`stft` exactly whenever the envelope is non-zero (NOLA), and is what the
-    baseline's torchlibrosa ISTFT computes. The imaginary parts of the DC and Nyquist bins
+    inverts [`stft`][torchlass.stft.stft] exactly whenever the envelope is non-zero (NOLA), and is
+    what the baseline's torchlibrosa ISTFT computes. The imaginary parts of the DC and Nyquist bins
     are ignored. With ``center`` the first ``n_fft // 2`` samples are dropped.
 
     Args:
@@ -274,7 +275,8 @@ def istft(
         n_fft: DFT size in samples; ``spec`` must have ``n_fft // 2 + 1`` bins.
         hop_length: frame step in samples, at most ``n_fft``.
         win_length: window length in samples (default ``n_fft``).
-        window: a name from :data:`WINDOWS` or a real tensor of ``win_length`` samples.
+        window: a name from [`WINDOWS`][torchlass.stft.WINDOWS] or a real tensor of ``win_length``
+            samples.
         center: the spectrogram was computed with ``center=True``.
         length: output length in samples (zero-padded past the end of the last frame); by
             default ``hop_length * (frames - 1) + n_fft - 2 * (n_fft // 2)`` when centred
@@ -383,7 +385,8 @@ class STFT(_WindowedTransform):
         n_fft: DFT size in samples.
         hop_length: frame step in samples.
         win_length: window length in samples (default ``n_fft``).
-        window: a name from :data:`WINDOWS` or a real tensor of ``win_length`` samples.
+        window: a name from [`WINDOWS`][torchlass.stft.WINDOWS] or a real tensor of ``win_length``
+            samples.
         center: centre the frames (pad ``n_fft // 2`` on both sides).
         pad_mode: padding mode used with ``center``.
         check_finite: reject NaN/Inf input.
@@ -409,7 +412,7 @@ class STFT(_WindowedTransform):
         self._init_window("STFT", window, win)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return :func:`stft` of ``x`` with this module's options."""
+        """Return [`stft`][torchlass.stft.stft] of ``x`` with this module's options."""
         return stft(
             x, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
             window=self.window, center=self.center, pad_mode=self.pad_mode,
@@ -430,9 +433,11 @@ class ISTFT(_WindowedTransform):
         n_fft: DFT size in samples.
         hop_length: frame step in samples.
         win_length: window length in samples (default ``n_fft``).
-        window: a name from :data:`WINDOWS` or a real tensor of ``win_length`` samples.
+        window: a name from [`WINDOWS`][torchlass.stft.WINDOWS] or a real tensor of ``win_length``
+            samples.
         center: the spectrogram was computed with centred frames.
-        pad_mode: accepted for symmetry with :class:`STFT`; the inverse does not pad.
+        pad_mode: accepted for symmetry with [`STFT`][torchlass.stft.STFT]; the inverse does not
+            pad.
         check_finite: reject NaN/Inf input.
 
     Shape:
@@ -457,7 +462,7 @@ class ISTFT(_WindowedTransform):
         self._init_window("ISTFT", window, win)
 
     def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
-        """Return :func:`istft` of ``spec`` with this module's options."""
+        """Return [`istft`][torchlass.stft.istft] of ``spec`` with this module's options."""
         return istft(
             spec, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
             window=self.window, center=self.center, length=length,
