@@ -481,7 +481,8 @@ def load_audiosep(source: str | os.PathLike | Mapping, *, map_location: Any = "c
 
 def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
                             map_location: Any = "cpu") -> Separator:
-    """Build the baseline :class:`~torchlass.Separator` and load a baseline checkpoint into it.
+    """Build the baseline [`Separator`][torchlass.separator.Separator] and load a baseline
+    checkpoint into it.
 
     Accepts the official Lightning checkpoint (``{"state_dict": {"ss_model.<key>": ...,
     "query_encoder.<key>": ...}, ...}``, query-encoder entries ignored) or a bare ``ResUNet30``
@@ -500,8 +501,8 @@ def load_dcase2024_baseline(source: str | os.PathLike | Mapping, *,
         map_location: where a path's tensors are placed, as for ``torch.load``.
 
     Returns:
-        :meth:`Separator.dcase2024_baseline` (16 kHz, ``n_fft = 1024``, hop 160) in eval
-        mode, float32, holding the checkpoint's weights.
+        [`Separator.dcase2024_baseline`][torchlass.separator.Separator.dcase2024_baseline] (16 kHz,
+        ``n_fft = 1024``, hop 160) in eval mode, float32, holding the checkpoint's weights.
 
     Raises:
         CheckpointError: listing the missing and unexpected keys and the shape mismatches

@@ -56,7 +56,8 @@ def check_floating(x: torch.Tensor, fn: str, name: str, *, allow_complex: bool =
 
 
 def check_real_floating(x: torch.Tensor, fn: str, name: str) -> None:
-    """Shorthand for :func:`check_floating` with complex tensors rejected."""
+    """Shorthand for [`check_floating`][torchlass.checks.check_floating] with complex tensors
+    rejected."""
     check_floating(x, fn, name, allow_complex=False)
 
 

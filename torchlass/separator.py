@@ -1,10 +1,10 @@
 """The separator: STFT -> features -> conditioned backbone -> mask head -> inverse STFT.
 
-:class:`Separator` chains five swappable parts; its constructors build the DCASE 2024 Task 9
-baseline (magnitude features, magnitude mask with phase rotation), SRPOL system 1 (real and
-imaginary parts in, real/imaginary ratio masks out) and a true complex-ratio-mask variant,
-each on the baseline's ResUNet30. :func:`separate` runs any separator on audio of any
-length in chunks joined by a cross-fade, for several queries of one mixture at once.
+[`Separator`][torchlass.separator.Separator] chains five swappable parts; its constructors build the
+DCASE 2024 Task 9 baseline (magnitude features, magnitude mask with phase rotation), SRPOL system 1
+(real and imaginary parts in, real/imaginary ratio masks out) and a true complex-ratio-mask variant,
+each on the baseline's ResUNet30. [`separate`][torchlass.separator.separate] runs any separator on
+audio of any length in chunks joined by a cross-fade, for several queries of one mixture at once.
 
 Both return one shape whatever the head: ``(batch, sources, channels, time)``, the query's
 own source first, so a caller takes ``[:, 0]`` for it and never branches on the rank.
@@ -105,8 +105,8 @@ class Separator(nn.Module):
         istft: ``(spec, length) -> waveform``.
         channels: audio channels of the mixture.
         sample_rate: sample rate in Hz the separator is meant for (used by
-            :meth:`separate` to turn seconds into samples; saved by
-            [`save_pretrained`][torchlass.separator.Separator.save_pretrained]).
+            [`separate`][torchlass.separator.Separator.separate] to turn seconds into samples; saved
+            by [`save_pretrained`][torchlass.separator.Separator.save_pretrained]).
         check_finite: reject NaN/Inf in the condition (the STFT checks the mixture).
 
     Shape:
@@ -268,7 +268,7 @@ class Separator(nn.Module):
             sample_rate: sample rate in Hz.
             check_finite: reject NaN/Inf in the condition and at the STFT and inverse STFT
                 (one GPU sync each; switch off for training speed and ``torch.compile``).
-            **resunet_options: :class:`~torchlass.nn.ResUNet` keywords (``stem_width``,
+            **resunet_options: [`ResUNet`][torchlass.nn.ResUNet] keywords (``stem_width``,
                 ``widths``, ``pools``, ``film_scale``, ``freq_fit``); default ResUNet30.
 
         Returns:
@@ -302,7 +302,7 @@ class Separator(nn.Module):
             hop_length: STFT hop in samples.
             sample_rate: sample rate in Hz.
             check_finite: reject NaN/Inf in the condition and at the STFT and inverse STFT.
-            **resunet_options: :class:`~torchlass.nn.ResUNet` keywords.
+            **resunet_options: [`ResUNet`][torchlass.nn.ResUNet] keywords.
 
         Returns:
             A freshly initialised [`Separator`][torchlass.separator.Separator].
@@ -333,7 +333,7 @@ class Separator(nn.Module):
             hop_length: STFT hop in samples.
             sample_rate: sample rate in Hz.
             check_finite: reject NaN/Inf in the condition and at the STFT and inverse STFT.
-            **resunet_options: :class:`~torchlass.nn.ResUNet` keywords.
+            **resunet_options: [`ResUNet`][torchlass.nn.ResUNet] keywords.
 
         Returns:
             A freshly initialised [`Separator`][torchlass.separator.Separator].

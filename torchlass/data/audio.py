@@ -1,12 +1,12 @@
 """Reading, resampling, trimming and writing audio files (soundfile + scipy).
 
-:func:`read_audio` reads any format libsndfile reads (WAV, FLAC, OGG, ...), down-mixes to
-mono by averaging all channels (the baseline averages the first two only,
-docs/baseline.md#training-clips) and resamples with :func:`scipy.signal.resample_poly` (a polyphase
+[`read_audio`][torchlass.data.read_audio] reads any format libsndfile reads (WAV, FLAC, OGG, ...),
+down-mixes to mono by averaging all channels (the baseline averages the first two only,
+docs/baseline.md#training-clips) and resamples with `scipy.signal.resample_poly` (a polyphase
 filter; the baseline
-uses torchaudio's sinc resampler, so resampled clips differ slightly). :func:`fit_length`
-crops or pads a clip to a fixed segment. ``soundfile`` and ``scipy.signal`` are imported
-when first needed, so importing this module stays cheap.
+uses torchaudio's sinc resampler, so resampled clips differ slightly).
+[`fit_length`][torchlass.data.fit_length] crops or pads a clip to a fixed segment. ``soundfile`` and
+``scipy.signal`` are imported when first needed, so importing this module stays cheap.
 """
 
 from __future__ import annotations

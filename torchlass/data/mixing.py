@@ -7,8 +7,8 @@ scales it to a target-to-interferer SNR drawn from ``[-10, 10]`` dB (integers), 
 and when the mixture's peak exceeds 1 scales target and mixture by ``0.9 / peak``. It
 reseeds Python's ``random`` with the batch index every step, so the SNR sequence repeats
 every epoch (docs/baseline.md#training-mixtures). Here the draws come from one seeded
-:class:`torch.Generator` owned by :class:`BatchMixer`, whose state is saved with a training
-checkpoint. The optional ``"disjoint"`` pairing picks, for each item, an interferer that
+`torch.Generator` owned by [`BatchMixer`][torchlass.data.BatchMixer], whose state is saved with a
+training checkpoint. The optional ``"disjoint"`` pairing picks, for each item, an interferer that
 shares no label (class name or caption content word) with it, as the challenge's
 validation set is built. Everything runs on the batch's device; the random draws are made
 on the CPU, so a seed gives the same mixtures on a CPU and on a GPU.

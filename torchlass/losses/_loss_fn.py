@@ -1,5 +1,5 @@
-"""The custom per-signal loss that :func:`~torchlass.losses.mixit_loss` and
-:func:`~torchlass.losses.pit_loss` accept in place of their default, and its output check.
+"""The custom per-signal loss that [`mixit_loss`][torchlass.losses.mixit_loss] and
+[`pit_loss`][torchlass.losses.pit_loss] accept in place of their default, and its output check.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def _search_gram(estimates: torch.Tensor, mixtures: torch.Tensor, table: torch.T
 
     A first ranking uses the Gram matrix of the inputs' own precision. Its errors
     ``||x||^2 - 2 <x, remix> + ||remix||^2`` cancel near a perfect remix, so
-    :func:`_refine` then re-ranks every assignment in float64 around the best one.
+    `_refine` then re-ranks every assignment in float64 around the best one.
     """
     num_mixtures = mixtures.shape[1]
     dtype = loss_dtype(common_dtype(estimates, mixtures))

@@ -114,13 +114,13 @@ def pit_loss(
     """Permutation-invariant loss: the mean pair loss under the best estimate-target matching.
 
     ``loss_b = min over permutations p of mean_j loss(estimates[b, p[j]], targets[b, j])``,
-    with negative zero-mean SI-SDR (SI-SNR, :func:`torchlass.losses.si_sdr_loss`) as the
-    default pair loss. The pairwise matrix comes from one batched float64 product of the
-    estimates and targets, each centred in float64 first (so DC offsets thousands of
-    times the signal do not cancel), and ranks pairs down to errors of about 1e-15 of the
-    signal energies (150 dB). The loss and its gradient are then computed from the chosen
-    pairs only (the error formed explicitly, see [`si_sdr_loss`][torchlass.losses.si_sdr_loss]);
-    the choice itself is not differentiated. Up to 8
+    with negative zero-mean SI-SDR (SI-SNR,
+    [`torchlass.losses.si_sdr_loss`][torchlass.losses.si_sdr_loss]) as the default pair loss. The
+    pairwise matrix comes from one batched float64 product of the estimates and targets, each
+    centred in float64 first (so DC offsets thousands of times the signal do not cancel), and ranks
+    pairs down to errors of about 1e-15 of the signal energies (150 dB). The loss and its gradient
+    are then computed from the chosen pairs only (the error formed explicitly, see
+    [`si_sdr_loss`][torchlass.losses.si_sdr_loss]); the choice itself is not differentiated. Up to 8
     sources every permutation is tried (ties: first in ``itertools.permutations`` order);
     beyond, scipy's Hungarian ``linear_sum_assignment`` is used.
 

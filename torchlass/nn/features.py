@@ -1,12 +1,13 @@
 """Feature stages: what a separator feeds its network from the complex mixture spectrogram.
 
 A feature stage maps a complex ``(batch, channels, freq, frames)`` spectrogram to real
-``(batch, channels * per_channel, freq, frames)`` network input. :class:`MagnitudeFeatures`
-is the DCASE 2024 baseline's (the floored magnitude, then BatchNorm over frequency bins,
-``bn0``: docs/baseline.md#network-input-padding-and-nyquist); :class:`RealImagFeatures` stacks real
-and imaginary
-parts as SRPOL system 1 does. Both normalise each frequency bin with
-:class:`FrequencyBatchNorm` unless told not to.
+``(batch, channels * per_channel, freq, frames)`` network input.
+[`MagnitudeFeatures`][torchlass.nn.MagnitudeFeatures] is the DCASE 2024 baseline's (the floored
+magnitude, then BatchNorm over frequency bins, ``bn0``:
+docs/baseline.md#network-input-padding-and-nyquist);
+[`RealImagFeatures`][torchlass.nn.RealImagFeatures] stacks real and imaginary parts as SRPOL system
+1 does. Both normalise each frequency bin with
+[`FrequencyBatchNorm`][torchlass.nn.FrequencyBatchNorm] unless told not to.
 """
 
 from __future__ import annotations

@@ -4,9 +4,11 @@
 SRPOL's systems, MixIT, the SDR-based loss, the complex ratio mask) and their CLI
 overrides; [`build_train_set`][torchlass.recipes.datasets.build_train_set] and
 [`build_validation_set`][torchlass.recipes.datasets.build_validation_set] read the data
-they name; :class:`Trainer` trains one; :func:`evaluate_separator` and :func:`summarize`
-compute the challenge's table; :func:`run_demo` is ``torchlass demo``. Each piece can be
-used from a user's own loop.
+they name; [`Trainer`][torchlass.recipes.Trainer] trains one;
+[`evaluate_separator`][torchlass.recipes.evaluate_separator] and
+[`summarize`][torchlass.recipes.summarize] compute the challenge's table;
+[`run_demo`][torchlass.recipes.demo.run_demo] is ``torchlass demo``. Each piece can be used from a
+user's own loop.
 """
 
 from torchlass.recipes.config import (

@@ -1,13 +1,14 @@
 """Evaluation with the challenge protocol: per-item scores, the table, SNR buckets, CSV.
 
-:func:`evaluate_separator` runs a separator on validation mixtures (for example
-:class:`~torchlass.data.ValidationMixtures` built from ``lass_synthetic_validation.csv``),
-one full-length forward pass per clip as the DCASE 2024 evaluator does
-(docs/baseline.md#evaluation), and
-scores every clip with :func:`torchlass.metrics.sdr`, :func:`~torchlass.metrics.sdri` and
-:func:`~torchlass.metrics.si_sdr`. :func:`summarize` gives the challenge's table (plain
-means over rows) and the same means per SNR bucket; :func:`format_table` prints them and
-:func:`write_item_csv` keeps every row.
+[`evaluate_separator`][torchlass.recipes.evaluate_separator] runs a separator on validation mixtures
+(for example [`ValidationMixtures`][torchlass.data.ValidationMixtures] built from
+``lass_synthetic_validation.csv``), one full-length forward pass per clip as the DCASE 2024
+evaluator does (docs/baseline.md#evaluation), and
+scores every clip with [`torchlass.metrics.sdr`][torchlass.metrics.sdr],
+[`sdri`][torchlass.metrics.sdri] and [`si_sdr`][torchlass.metrics.si_sdr].
+[`summarize`][torchlass.recipes.summarize] gives the challenge's table (plain means over rows) and
+the same means per SNR bucket; [`format_table`][torchlass.recipes.format_table] prints them and
+[`write_item_csv`][torchlass.recipes.write_item_csv] keeps every row.
 """
 
 from __future__ import annotations

@@ -151,8 +151,9 @@ def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
 
     A torchlass training checkpoint's ``model`` entry is loaded strictly. The official
     Lightning checkpoint or a bare ResUNet30 state_dict goes through
-    :func:`torchlass.checkpoints.load_dcase2024_baseline`, whose separator's weights are
-    then loaded strictly, so ``model`` must have the baseline's architecture.
+    [`torchlass.checkpoints.load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline],
+    whose separator's weights are then loaded strictly, so ``model`` must have the baseline's
+    architecture.
 
     Raises:
         CheckpointError: in one line, if the file cannot be read (see
@@ -460,7 +461,8 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output (the configuration is not changed)."""
+        """Restore [`state_dict`][torchlass.recipes.trainer.Trainer.state_dict]'s output (the
+        configuration is not changed)."""
         load_weights_into(self.model, state["model"], where="the checkpoint",
                           fn="Trainer.load_state_dict")
         self.optimizer.load_state_dict(state["optimizer"])

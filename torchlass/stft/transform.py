@@ -375,7 +375,8 @@ class _WindowedTransform(nn.Module):
 
 
 class STFT(_WindowedTransform):
-    """Module form of :func:`stft`, holding the window as a (non-persistent) buffer.
+    """Module form of [`stft`][torchlass.stft.stft], holding the window as a (non-persistent)
+    buffer.
 
     The window is rebuilt from the constructor arguments, so it is not part of the
     ``state_dict``; it follows ``.to(device, dtype)`` and is exact in its dtype (a float64
@@ -425,7 +426,8 @@ class STFT(_WindowedTransform):
 
 
 class ISTFT(_WindowedTransform):
-    """Module form of :func:`istft`, holding the window as a (non-persistent) buffer.
+    """Module form of [`istft`][torchlass.stft.istft], holding the window as a (non-persistent)
+    buffer.
 
     The window behaves as in [`STFT`][torchlass.stft.STFT].
 
