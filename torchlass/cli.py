@@ -33,6 +33,13 @@ _EPILOG_TRAIN = """examples:
   torchlass train --config mixit --print-config > mixit.toml
 """
 
+_EPILOG_SEPARATE = """examples:
+  torchlass separate --checkpoint audiosep_base_4M_steps.ckpt --tokenizer roberta-base/ \\
+      --query "a dog barking" --query "speech" --input recordings/ --residual --out-dir out
+  torchlass separate --checkpoint runs/system1/checkpoint.pt --input street.flac \\
+      --query "a car horn" --output horn.wav
+"""
+
 
 def _demo(args: argparse.Namespace) -> int:
     import torch
@@ -147,39 +154,40 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _separate(args: argparse.Namespace) -> int:
-    import torch
+    from torchlass.inference import expand_inputs, load_separator, separate_file, separate_files
 
-    from torchlass.data.audio import audio_info, read_audio, resample, write_audio
-    from torchlass.query import embed_captions
-    from torchlass.recipes.inference import load_for_inference
-
-    if not args.query.strip():
-        raise TorchlassError("separate: --query expected a description of the sound, got ''")
-    _, rate = audio_info(args.input)
-    loaded = load_for_inference(args.checkpoint, clap_checkpoint=args.clap_checkpoint,
-                                device=args.device)
-    if rate != loaded.sample_rate and not args.resample:
-        raise TorchlassError(
-            f"separate: {args.input!r} is sampled at {rate} Hz but the model expects "
-            f"{loaded.sample_rate} Hz; pass --resample to convert it (the output is written "
-            f"at the input's rate)"
-        )
-    mixture = read_audio(args.input, sample_rate=loaded.sample_rate)[None].to(args.device)
-    condition = embed_captions(loaded.encoder, [args.query], device=args.device)
-    with torch.no_grad():
-        estimate = loaded.separator.separate(mixture, condition,
-                                             chunk_seconds=args.chunk_seconds,
-                                             overlap_seconds=args.overlap_seconds,
-                                             residual=args.residual)[0].cpu()
-    if estimate.dim() == 3:  # several estimates per query (MixIT): the first is the query's
-        estimate = estimate[0]
-    if rate != loaded.sample_rate:
-        estimate = resample(estimate, loaded.sample_rate, rate)
-    write_audio(args.output, estimate, rate)
-    what = "without" if args.residual else "with only"
-    print(f"wrote {args.output} ({estimate.shape[-1] / rate:.2f} s, {rate} Hz): "
-          f"{args.input} {what} {args.query!r}")
-    return 0
+    for query in args.query:
+        if not query.strip():
+            raise TorchlassError("separate: --query expected a description of the sound, "
+                                 "got ''")
+    options = {"residual": args.residual, "chunk_seconds": args.chunk_seconds,
+               "overlap_seconds": args.overlap_seconds, "batch_size": args.batch_size,
+               "device": args.device, "dtype": args.dtype}
+    if args.output:
+        files = expand_inputs(args.input)
+        if len(files) != 1 or len(args.query) != 1:
+            raise TorchlassError("separate: --output names one file: give one --input file "
+                                 "and one --query, or use --out-dir")
+        output = Path(args.output)
+        names = [output.name, f"{output.stem}_residual.wav"]
+    separator, encoder = load_separator(args.checkpoint, tokenizer=args.tokenizer,
+                                        clap_checkpoint=args.clap_checkpoint,
+                                        device=args.device)
+    if args.output:
+        done = separate_file(separator, files[0], args.query, encoder, names=names,
+                             out_dir=output.parent, **options)
+        for path in done.targets + done.residuals:
+            print(f"wrote {path} ({done.seconds:.2f} s, {done.sample_rate} Hz, "
+                  f"{done.channels} channel(s))")
+        return 0
+    summary = separate_files(separator, args.input, args.query, encoder, out_dir=args.out_dir,
+                             progress=not args.no_progress, **options)
+    for path, reason in summary.failed:
+        print(f"torchlass separate: error: {path}: {reason}", file=sys.stderr)
+    total = len(summary.done) + len(summary.failed)
+    print(f"separated {len(summary.done)} of {total} file(s) into {args.out_dir}"
+          + (f"; {len(summary.failed)} failed" if summary.failed else ""))
+    return 1 if summary.failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,24 +254,40 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_evaluate)
 
     separate = commands.add_parser(
-        "separate", help="extract (or remove) the sound a text query describes from a WAV",
-        description="Separate the sound described by --query from an audio file of any "
-                    "length (processed in cross-faded chunks). The output is mono.")
+        "separate", help="extract the sounds text queries describe from audio files",
+        description="Separate the sound each --query describes from audio files of any "
+                    "rate, channel count and length (WAV, FLAC, OGG; streamed in "
+                    "cross-faded chunks, resampled to the model's rate and back). One "
+                    "float WAV per input and query, at the input's rate and channels.",
+        epilog=_EPILOG_SEPARATE, formatter_class=argparse.RawDescriptionHelpFormatter)
     separate.add_argument("--checkpoint", required=True,
-                          help="torchlass training checkpoint or the DCASE baseline's")
-    separate.add_argument("--input", required=True, help="audio file to separate")
-    separate.add_argument("--query", required=True, help='text query, e.g. "a dog barking"')
-    separate.add_argument("--output", required=True, help="WAV file to write (32-bit float)")
+                          help="torchlass training checkpoint, or an AudioSep/DCASE one")
+    separate.add_argument("--input", required=True, nargs="+", metavar="PATH",
+                          help="audio files, folders or glob patterns")
+    separate.add_argument("--query", required=True, action="append",
+                          help='text query, e.g. "a dog barking" (repeatable)')
+    separate.add_argument("--out-dir", default=".",
+                          help="folder of the outputs, named INPUT_QUERY[_residual].wav "
+                               "(default: .)")
+    separate.add_argument("--output", help="one output file instead (one input, one query)")
     separate.add_argument("--residual", action="store_true",
-                          help="write the mixture minus the queried sound instead")
+                          help="also write the mixture minus each queried sound")
     separate.add_argument("--chunk-seconds", type=float, default=10.0,
                           help="length of each chunk in seconds (default: 10)")
     separate.add_argument("--overlap-seconds", type=float, default=1.0,
                           help="cross-fade between chunks in seconds (default: 1)")
-    separate.add_argument("--resample", action="store_true",
-                          help="accept an input at another sample rate (resampled)")
+    separate.add_argument("--batch-size", type=int, default=8,
+                          help="channels x queries per forward pass (default: 8)")
+    separate.add_argument("--tokenizer", metavar="DIR",
+                          help="RoBERTa tokenizer folder (vocab.json, merges.txt): CLAP's text "
+                               "tower is built from the checkpoint's own weights")
     separate.add_argument("--clap-checkpoint", help="LAION-CLAP checkpoint file")
     separate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    separate.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                          help="network arithmetic (default: float32)")
+    separate.add_argument("--resample", action="store_true",
+                          help=argparse.SUPPRESS)  # kept for old scripts: always resampled
+    separate.add_argument("--no-progress", action="store_true", help="no progress bar")
     separate.set_defaults(func=_separate)
     return parser
 

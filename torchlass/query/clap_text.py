@@ -34,7 +34,7 @@ from torchlass.errors import CheckpointError, TorchlassError, check_positive_int
 from torchlass.query.protocol import check_captions
 
 __all__ = ["AUDIOSEP_MAX_LENGTH", "LAION_MAX_LENGTH", "ClapTextTower",
-           "load_clap_text_encoder", "read_text_tower_state"]
+           "load_clap_text_encoder", "load_tensors", "read_text_tower_state"]
 
 #: Tokens per caption in AudioSep's / the DCASE baseline's ``clap_encoder.py``.
 AUDIOSEP_MAX_LENGTH = 512
@@ -57,6 +57,24 @@ def _transformers() -> Any:
                              "pip install 'torchlass[text]'") from err
 
 
+def load_tensors(path: str | os.PathLike, fn: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a failure is one line naming ``fn``.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        CheckpointError: if it is not a checkpoint of tensors (corrupt, or holding objects).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{fn}(): checkpoint not found: {str(path)!r}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds on a corrupt or unsafe file
+        why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{fn}(): cannot read {str(path)!r} as a checkpoint of "
+                              f"tensors: {why}") from None
+
+
 def read_text_tower_state(source: str | os.PathLike | Mapping) -> tuple[dict, int]:
     """Find CLAP's text tower in a checkpoint and return its weights and token count.
 
@@ -76,15 +94,7 @@ def read_text_tower_state(source: str | os.PathLike | Mapping) -> tuple[dict, in
             towers.
     """
     if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"{_FN}(): checkpoint not found: {str(path)!r}")
-        try:
-            source = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises many kinds on a corrupt or unsafe file
-            why = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise CheckpointError(f"{_FN}(): cannot read {str(path)!r} as a checkpoint of "
-                                  f"tensors: {why}") from None
+        source = load_tensors(source, _FN)
     if not isinstance(source, Mapping):
         raise CheckpointError(f"{_FN}(): argument 'checkpoint' expected a checkpoint dict, "
                               f"got {type(source).__name__}")
