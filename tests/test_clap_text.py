@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+from text_tower_fixtures import DIM, HEADS, HIDDEN, LAYERS, VOCAB, tower_state, write_tokenizer
 
 from torchlass.errors import CheckpointError, TorchlassError
 from torchlass.query import (
@@ -22,54 +23,10 @@ from torchlass.query import (
 
 pytest.importorskip("transformers")
 
-HIDDEN, LAYERS, HEADS, FFN, DIM = 16, 2, 2, 24, 8
-SPECIAL = ["<s>", "<pad>", "</s>", "<unk>"]
-TOKENS = [*SPECIAL, *"abcdefghijklmnopqrstuvwxyz", "Ġ", "do", "dog", "Ġdog", "<mask>"]
-VOCAB = {t: i for i, t in enumerate(TOKENS)}
-
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("roberta_tokenizer")
-    (folder / "vocab.json").write_text(json.dumps(VOCAB), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\nd o\ndo g\nĠ dog\n", encoding="utf-8")
-    return folder
-
-
-def tower_state(positions: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights under LAION-CLAP's names (text_branch = RobertaModel)."""
-    g = torch.Generator().manual_seed(seed)
-
-    def rand(*shape, scale=0.3):
-        return scale * torch.randn(*shape, generator=g)
-
-    def norm(prefix):
-        return {f"{prefix}.weight": 1 + rand(HIDDEN, scale=0.1),
-                f"{prefix}.bias": rand(HIDDEN, scale=0.1)}
-
-    def linear(prefix, n_out, n_in):
-        return {f"{prefix}.weight": rand(n_out, n_in), f"{prefix}.bias": rand(n_out, scale=0.1)}
-
-    b = "text_branch."
-    state = {f"{b}embeddings.word_embeddings.weight": rand(len(VOCAB), HIDDEN, scale=1.0),
-             f"{b}embeddings.position_embeddings.weight": rand(positions, HIDDEN, scale=1.0),
-             f"{b}embeddings.token_type_embeddings.weight": rand(1, HIDDEN, scale=1.0),
-             f"{b}embeddings.position_ids": torch.arange(positions)[None],  # older transformers
-             **norm(f"{b}embeddings.LayerNorm")}
-    for i in range(LAYERS):
-        p = f"{b}encoder.layer.{i}."
-        for name in ("query", "key", "value"):
-            state.update(linear(f"{p}attention.self.{name}", HIDDEN, HIDDEN))
-        state.update(linear(f"{p}attention.output.dense", HIDDEN, HIDDEN))
-        state.update(norm(f"{p}attention.output.LayerNorm"))
-        state.update(linear(f"{p}intermediate.dense", FFN, HIDDEN))
-        state.update(linear(f"{p}output.dense", HIDDEN, FFN))
-        state.update(norm(f"{p}output.LayerNorm"))
-    state.update(linear(f"{b}pooler.dense", HIDDEN, HIDDEN))
-    state.update(linear("text_projection.0", DIM, HIDDEN))
-    state.update(linear("text_projection.2", DIM, DIM))
-    return state
-
+    return write_tokenizer(tmp_path_factory.mktemp("roberta_tokenizer"))
 
 def reference_embedding(state, ids: list[list[int]]) -> torch.Tensor:
     """LAION-CLAP's text embedding from RoBERTa's formulas, float64."""
