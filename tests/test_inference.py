@@ -275,3 +275,114 @@ def test_separate_files_embeds_once_and_counts_failures(tmp_path, capsys):
     assert "s audio" in capsys.readouterr().err  # the progress bar
     with pytest.raises(TorchlassError, match="expected at least one file"):
         separate_files(tiny_separator(), [str(folder / "*.mp3")], ["a"], HashedTextEncoder(16))
+
+
+# --- a published checkpoint with test weights: the command line and the guide -------------
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """The DCASE baseline's one-file layout with test weights (ResUNet30 + a tiny CLAP text
+    tower with 12 heads under ``query_encoder.model.``), a tokenizer folder and a 44.1 kHz
+    stereo file."""
+    pytest.importorskip("transformers")
+    from text_tower_fixtures import tower_state, write_tokenizer
+
+    from torchlass.checkpoints import export_dcase2024_baseline
+
+    root = tmp_path_factory.mktemp("published")
+    torch.manual_seed(0)
+    checkpoint = export_dcase2024_baseline(Separator.dcase2024_baseline())
+    checkpoint["state_dict"].update({f"query_encoder.model.{k}": v
+                                     for k, v in tower_state(514, dim=512, hidden=24).items()})
+    torch.save(checkpoint, root / "dcase2024_baseline.ckpt")
+    write_tokenizer(root / "roberta-base")
+    (root / "recordings").mkdir()
+    write(root / "recordings" / "street.wav", 0.3, 44100, 2, subtype="FLOAT")
+    return root
+
+
+def run_page(page: str) -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / page).read_text(encoding="utf-8")
+    namespace: dict[str, object] = {}
+    for i, block in enumerate(re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)):
+        exec(compile(block, f"{page}[python block {i}]", "exec"), namespace)
+
+
+@pytest.mark.slow
+def test_guide_and_query_page_run_with_test_weights(published, monkeypatch, capsys):
+    monkeypatch.chdir(published)
+    run_page("docs/guides/separate_files.md")
+    assert capsys.readouterr().out.splitlines() == [
+        "street.wav 44100 2 ['street_a_dog_barking.wav', 'street_speech.wav']",
+        "0 failed",
+        "street_a_dog_barking.wav street_a_dog_barking_residual.wav",
+        "44100 True True",
+    ]
+    run_page("docs/api/query.md")
+    assert capsys.readouterr().out.splitlines() == ["(2, 512)"]
+
+
+def cli(capsys, *argv):
+    from torchlass.cli import main
+
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.slow
+def test_cli_one_checkpoint_file_with_a_tokenizer(published, tmp_path, capsys):
+    ckpt, tok = published / "dcase2024_baseline.ckpt", published / "roberta-base"
+    code, out, err = cli(capsys, "separate", "--checkpoint", ckpt, "--tokenizer", tok,
+                         "--query", "a dog barking", "--query", "speech", "--input",
+                         published / "recordings", tmp_path / "none.wav", "--residual",
+                         "--out-dir", tmp_path / "out", "--no-progress")
+    assert code == 1
+    assert out.strip() == f"separated 1 of 2 file(s) into {tmp_path / 'out'}; 1 failed"
+    assert err.splitlines() == [f"torchlass separate: error: {tmp_path / 'none.wav'}: "
+                                f"separate_file(): audio file not found: "
+                                f"'{tmp_path / 'none.wav'}'"]
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["street_a_dog_barking.wav", "street_a_dog_barking_residual.wav",
+                     "street_speech.wav", "street_speech_residual.wav"]
+    mix, rate = sf.read(published / "recordings" / "street.wav")
+    dog, dog_rate = sf.read(tmp_path / "out" / "street_a_dog_barking.wav")
+    rest, _ = sf.read(tmp_path / "out" / "street_a_dog_barking_residual.wav")
+    assert dog_rate == rate and dog.shape == mix.shape and np.abs(dog).max() > 0
+    np.testing.assert_allclose(dog + rest, mix, atol=1e-6)
+    code, out, err = cli(capsys, "separate", "--checkpoint", ckpt, "--tokenizer", tok,
+                         "--query", "rain", "--input", published / "recordings" / "street.wav",
+                         "--output", tmp_path / "rain.wav", "--batch-size", "1")
+    assert code == 0, err
+    assert out.startswith(f"wrote {tmp_path / 'rain.wav'} (0.30 s, 44100 Hz, 2 channel(s))")
+
+
+@pytest.mark.slow
+def test_cli_bad_checkpoints_and_tokenizers_are_one_line_errors(published, tmp_path, capsys):
+    ckpt, tok = published / "dcase2024_baseline.ckpt", published / "roberta-base"
+    wav = published / "recordings" / "street.wav"
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk.ckpt").write_bytes(b"\x80\x02not a checkpoint")
+    torch.save({"state_dict": {"ss_model.x": torch.zeros(1)}}, tmp_path / "other.ckpt")
+    cases = [
+        (["--checkpoint", ckpt, "--tokenizer", tmp_path / "empty"],
+         "has no vocab.json and no merges.txt"),
+        (["--checkpoint", tmp_path / "junk.ckpt", "--tokenizer", tok],
+         "as a checkpoint of tensors"),
+        (["--checkpoint", tmp_path / "junk.ckpt"], "as a checkpoint"),
+        (["--checkpoint", tmp_path / "other.ckpt", "--tokenizer", tok],
+         "expected one CLAP text tower"),
+        (["--checkpoint", ckpt, "--tokenizer", tok, "--output", tmp_path / "x.wav",
+          "--query", "b"], "--output names one file"),
+        (["--checkpoint", ckpt, "--tokenizer", tok, "--chunk-seconds", "0.3",
+          "--overlap-seconds", "0.1"],
+         "separate_files(): argument 'align' expected at most"),
+    ]
+    for options, message in cases:
+        code, _, err = cli(capsys, "separate", "--input", wav, "--query", "a", *options)
+        assert code == 1 and len(err.splitlines()) == 1 and message in err, err
+        assert err.startswith("torchlass separate: error: ")

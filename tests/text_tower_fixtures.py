@@ -21,7 +21,8 @@ def write_tokenizer(folder: Path) -> Path:
     return folder
 
 
-def tower_state(positions: int, seed: int = 0, dim: int = DIM) -> dict[str, torch.Tensor]:
+def tower_state(positions: int, seed: int = 0, dim: int = DIM, hidden: int = HIDDEN
+                ) -> dict[str, torch.Tensor]:
     """Random weights under LAION-CLAP's names (text_branch = RobertaModel)."""
     g = torch.Generator().manual_seed(seed)
 
@@ -29,28 +30,28 @@ def tower_state(positions: int, seed: int = 0, dim: int = DIM) -> dict[str, torc
         return scale * torch.randn(*shape, generator=g)
 
     def norm(prefix):
-        return {f"{prefix}.weight": 1 + rand(HIDDEN, scale=0.1),
-                f"{prefix}.bias": rand(HIDDEN, scale=0.1)}
+        return {f"{prefix}.weight": 1 + rand(hidden, scale=0.1),
+                f"{prefix}.bias": rand(hidden, scale=0.1)}
 
     def linear(prefix, n_out, n_in):
         return {f"{prefix}.weight": rand(n_out, n_in), f"{prefix}.bias": rand(n_out, scale=0.1)}
 
     b = "text_branch."
-    state = {f"{b}embeddings.word_embeddings.weight": rand(len(VOCAB), HIDDEN, scale=1.0),
-             f"{b}embeddings.position_embeddings.weight": rand(positions, HIDDEN, scale=1.0),
-             f"{b}embeddings.token_type_embeddings.weight": rand(1, HIDDEN, scale=1.0),
+    state = {f"{b}embeddings.word_embeddings.weight": rand(len(VOCAB), hidden, scale=1.0),
+             f"{b}embeddings.position_embeddings.weight": rand(positions, hidden, scale=1.0),
+             f"{b}embeddings.token_type_embeddings.weight": rand(1, hidden, scale=1.0),
              f"{b}embeddings.position_ids": torch.arange(positions)[None],  # older transformers
              **norm(f"{b}embeddings.LayerNorm")}
     for i in range(LAYERS):
         p = f"{b}encoder.layer.{i}."
         for name in ("query", "key", "value"):
-            state.update(linear(f"{p}attention.self.{name}", HIDDEN, HIDDEN))
-        state.update(linear(f"{p}attention.output.dense", HIDDEN, HIDDEN))
+            state.update(linear(f"{p}attention.self.{name}", hidden, hidden))
+        state.update(linear(f"{p}attention.output.dense", hidden, hidden))
         state.update(norm(f"{p}attention.output.LayerNorm"))
-        state.update(linear(f"{p}intermediate.dense", FFN, HIDDEN))
-        state.update(linear(f"{p}output.dense", HIDDEN, FFN))
+        state.update(linear(f"{p}intermediate.dense", FFN, hidden))
+        state.update(linear(f"{p}output.dense", hidden, FFN))
         state.update(norm(f"{p}output.LayerNorm"))
-    state.update(linear(f"{b}pooler.dense", HIDDEN, HIDDEN))
-    state.update(linear("text_projection.0", dim, HIDDEN))
+    state.update(linear(f"{b}pooler.dense", hidden, hidden))
+    state.update(linear("text_projection.0", dim, hidden))
     state.update(linear("text_projection.2", dim, dim))
     return state

@@ -18,9 +18,16 @@ import torch
 from torch import nn
 
 from torchlass.data.audio import _soundfile
-from torchlass.errors import TorchlassError
-from torchlass.inference.files import SeparatedFile, output_name, separate_file
+from torchlass.errors import TorchlassError, check_choice
+from torchlass.inference.files import (
+    DTYPES,
+    SeparatedFile,
+    model_sample_rate,
+    output_name,
+    separate_file,
+)
 from torchlass.query import TextEncoder, check_captions, embed_captions
+from torchlass.separator import check_chunking
 
 __all__ = ["AUDIO_SUFFIXES", "SeparationSummary", "expand_inputs", "separate_files"]
 
@@ -104,6 +111,7 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
 
     Raises:
         TorchlassError: if there is no input or the queries cannot be embedded.
+        ValueRangeError: on chunk settings or a ``dtype`` that no file could be run with.
     """
     fn = "separate_files"
     queries = check_captions(queries, fn)
@@ -111,6 +119,10 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
     if not files:
         raise TorchlassError(f"{fn}(): argument 'inputs' expected at least one file, got "
                              f"none (from {[str(i) for i in inputs]})")
+    rate = model_sample_rate(separator)  # settings errors are the run's, not a file's
+    check_chunking(fn, round(chunk_seconds * rate), round(overlap_seconds * rate),
+                   int(getattr(separator, "chunk_align", 1)))
+    check_choice(dtype, fn, "dtype", DTYPES)
     if device is None:
         device = next(iter(separator.parameters()), torch.empty(0)).device
     condition = embed_captions(encoder, queries, device=device)
