@@ -62,7 +62,7 @@ def test_bare_forward(benchmark, request, long_file, layout):
 
 
 def test_peak_memory_does_not_grow_with_the_file(request):
-    """A file 10x longer, same chunks: the peak stays within 1.5x (each in its own process)."""
+    """A longer file (10x with --benchmark), same chunks: the peak stays within 1.5x."""
     lengths = [3.0, 30.0] if _full(request) else [0.5, 2.0]
     chunk, overlap = (1.0, 0.25) if _full(request) else (0.5, 0.1)
     short, long = memory(lengths, layout="16k", chunk=chunk, overlap=overlap,

@@ -386,3 +386,13 @@ def test_cli_bad_checkpoints_and_tokenizers_are_one_line_errors(published, tmp_p
         code, _, err = cli(capsys, "separate", "--input", wav, "--query", "a", *options)
         assert code == 1 and len(err.splitlines()) == 1 and message in err, err
         assert err.startswith("torchlass separate: error: ")
+
+
+@pytest.mark.parametrize("name", ["torchlass.inference.files", "torchlass.inference.batch",
+                                  "torchlass.inference.stream"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
