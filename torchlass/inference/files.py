@@ -96,6 +96,37 @@ def _batched(separator: nn.Module, x: torch.Tensor, condition: torch.Tensor, *,
     return torch.cat(rows).float().reshape(queries, channels, time)
 
 
+class _CrossFade:
+    """Running sums of cross-faded chunk estimates (as :func:`separate`), handed out when final.
+
+    Holds the samples from the last hand-out on: about one chunk.
+    """
+
+    def __init__(self, queries: int, channels: int) -> None:
+        self.sums = torch.zeros(queries, channels, 0)
+        self.weights = torch.zeros(0)
+        self.base = 0  # position of sums[..., 0] at the model's rate
+
+    def add(self, start: int, estimate: torch.Tensor, *, fade_in: int, fade_out: int) -> None:
+        """Add a chunk's ``(queries, channels, n)`` estimate starting at ``start``."""
+        n = estimate.shape[-1]
+        w = _fade_weights(n, fade_in, fade_out, device=estimate.device, dtype=estimate.dtype)
+        grow = start + n - self.base - self.weights.shape[0]
+        if grow > 0:
+            self.sums = torch.cat([self.sums, self.sums.new_zeros(*self.sums.shape[:2], grow)],
+                                  dim=-1)
+            self.weights = torch.cat([self.weights, self.weights.new_zeros(grow)])
+        self.sums[..., start - self.base:start - self.base + n] += estimate * w
+        self.weights[start - self.base:start - self.base + n] += w
+
+    def pop(self, final: int) -> torch.Tensor:
+        """The normalised estimate up to ``final``, ``(queries, channels, final - base)``."""
+        n = final - self.base
+        done = self.sums[..., :n] / self.weights[:n]
+        self.sums, self.weights, self.base = self.sums[..., n:], self.weights[n:], final
+        return done
+
+
 class _Writers:
     """Output files written under temporary names and renamed once complete."""
 
@@ -228,9 +259,8 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
         ok = False
         try:
             plan = _chunks(total, chunk, overlap, align)
-            pending = torch.zeros(len(queries), channels, 0)  # cross-faded sums from `base`
-            weights = torch.zeros(0)
-            base = written = 0
+            fader = _CrossFade(len(queries), channels)
+            written = 0
             for k, (start, end) in enumerate(plan):
                 if to_model is not None:
                     n0, n1 = to_model.input_span(start, end)
@@ -239,23 +269,13 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
                     x = mixture.get(start, end)
                 est = _batched(separator, torch.from_numpy(np.asarray(x, np.float32)),
                                condition, batch_size=batch_size, dtype=dtype).cpu()
-                fade_in = plan[k - 1][1] - start if k > 0 else 0
-                fade_out = end - plan[k + 1][0] if k + 1 < len(plan) else 0
-                w = _fade_weights(end - start, fade_in, fade_out, device=est.device,
-                                  dtype=est.dtype)
-                grow = end - base - pending.shape[-1]
-                if grow > 0:
-                    pending = torch.cat([pending, pending.new_zeros(*pending.shape[:2], grow)], -1)
-                    weights = torch.cat([weights, weights.new_zeros(grow)])
-                pending[..., start - base:end - base] += est * w
-                weights[start - base:end - base] += w
+                fader.add(start, est, fade_in=plan[k - 1][1] - start if k > 0 else 0,
+                          fade_out=end - plan[k + 1][0] if k + 1 < len(plan) else 0)
+                # no later chunk reaches before the next one's start: that much is final
                 final = plan[k + 1][0] if k + 1 < len(plan) else total
-                done = pending[..., :final - base] / weights[:final - base]
-                estimates.feed(done.reshape(-1, final - base).numpy())
-                pending, weights, base = pending[..., final - base:], weights[final - base:], final
-                stop = length if final == total else (
-                    back.last_output(final) if back else final)
-                stop = min(stop, length)
+                estimates.feed(fader.pop(final).reshape(len(queries) * channels, -1).numpy())
+                stop = length if final == total else min(
+                    length, back.last_output(final) if back else final)
                 if stop > written:
                     _write(writers, estimates, back, original if residual else None,
                            written, stop, len(queries), channels)
