@@ -382,10 +382,33 @@ def test_cli_bad_checkpoints_and_tokenizers_are_one_line_errors(published, tmp_p
           "--overlap-seconds", "0.1"],
          "separate_files(): argument 'align' expected at most"),
     ]
+    # a training checkpoint saves numpy's RNG state: not tensors only
+    torch.save({"rng": np.random.get_state()}, tmp_path / "training.pt")  # noqa: NPY002
+    cases.append((["--checkpoint", tmp_path / "training.pt", "--tokenizer", tok],
+                  "it holds Python objects besides tensors, which are not loaded"))
     for options, message in cases:
         code, _, err = cli(capsys, "separate", "--input", wav, "--query", "a", *options)
         assert code == 1 and len(err.splitlines()) == 1 and message in err, err
         assert err.startswith("torchlass separate: error: ")
+
+
+@pytest.mark.slow
+def test_text_tower_from_a_laion_checkpoint_next_to_the_separator(published, tmp_path):
+    from text_tower_fixtures import tower_state
+
+    from torchlass.inference import load_separator
+
+    torch.save({"state_dict": {f"module.{k}": v for k, v in
+                               tower_state(79, seed=3, dim=512, hidden=24).items()}},
+               tmp_path / "clap.pt")
+    separator, encoder = load_separator(published / "dcase2024_baseline.ckpt",
+                                        tokenizer=published / "roberta-base",
+                                        clap_checkpoint=tmp_path / "clap.pt")
+    own = load_separator(published / "dcase2024_baseline.ckpt",
+                         tokenizer=published / "roberta-base")[1]
+    assert separator.sample_rate == 16000 and not separator.training
+    assert encoder.encoder.max_length == 77 and own.encoder.max_length == 512
+    assert not torch.allclose(encoder(["rain"]), own(["rain"]))
 
 
 @pytest.mark.parametrize("name", ["torchlass.inference.files", "torchlass.inference.batch",

@@ -71,6 +71,8 @@ def load_tensors(path: str | os.PathLike, fn: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds on a corrupt or unsafe file
         why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if "Weights only load failed" in why:  # not "pass weights_only=False": it runs code
+            why = "it holds Python objects besides tensors, which are not loaded"
         raise CheckpointError(f"{fn}(): cannot read {str(path)!r} as a checkpoint of "
                               f"tensors: {why}") from None
 
