@@ -54,8 +54,9 @@ def load_separator(checkpoint: str | os.PathLike, *, tokenizer: str | os.PathLik
         from torchlass.recipes.inference import load_for_inference
 
         try:
-            loaded = load_for_inference(checkpoint, clap_checkpoint=clap_checkpoint,
-                                        device=device)
+            loaded = load_for_inference(
+                Path(checkpoint), device=device,
+                clap_checkpoint=None if clap_checkpoint is None else Path(clap_checkpoint))
         except (pickle.UnpicklingError, EOFError, RuntimeError) as err:  # a corrupt file
             why = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise CheckpointError(f"{fn}(): cannot read {str(Path(checkpoint))!r} as a "

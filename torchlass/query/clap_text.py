@@ -176,7 +176,7 @@ class ClapTextTower(nn.Module):
         Output: ``(len(captions), dim)``, float32, rows of unit L2 norm, on the CPU.
     """
 
-    def __init__(self, roberta: nn.Module, projection: nn.Module, tokenizer: Any, *,
+    def __init__(self, roberta: nn.Module, projection: nn.Sequential, tokenizer: Any, *,
                  max_length: int, batch_size: int = 32) -> None:
         super().__init__()
         self.roberta = roberta
@@ -184,7 +184,7 @@ class ClapTextTower(nn.Module):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
-        self.dim = int(projection[-1].out_features)
+        self.dim = int(projection[-1].weight.shape[0])  # Linear(dim, dim) last
 
     def tokenize(self, captions: Sequence[str]) -> dict[str, torch.Tensor]:
         """``input_ids`` and ``attention_mask``, ``(len(captions), max_length)`` int64."""
