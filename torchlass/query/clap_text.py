@@ -184,7 +184,7 @@ class ClapTextTower(nn.Module):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
-        self.dim = int(projection[-1].weight.shape[0])  # Linear(dim, dim) last
+        self.dim = [m for m in projection if isinstance(m, nn.Linear)][-1].out_features
 
     def tokenize(self, captions: Sequence[str]) -> dict[str, torch.Tensor]:
         """``input_ids`` and ``attention_mask``, ``(len(captions), max_length)`` int64."""
