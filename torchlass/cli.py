@@ -34,7 +34,7 @@ _EPILOG_TRAIN = """examples:
 """
 
 _EPILOG_SEPARATE = """examples:
-  torchlass separate --checkpoint audiosep_base_4M_steps.ckpt --tokenizer roberta-base/ \\
+  torchlass separate --checkpoint dcase2024_baseline.ckpt --tokenizer roberta-base/ \\
       --query "a dog barking" --query "speech" --input recordings/ --residual --out-dir out
   torchlass separate --checkpoint runs/system1/checkpoint.pt --input street.flac \\
       --query "a car horn" --output horn.wav

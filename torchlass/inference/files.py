@@ -248,7 +248,12 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
         residuals = [out_dir / n for n in names[1::2]] if residual else []
 
         def read(stream: Any) -> Callable[[int], np.ndarray]:
-            return lambda n: stream.read(n, dtype="float32", always_2d=True)
+            def pull(n: int) -> np.ndarray:
+                try:
+                    return stream.read(n, dtype="float32", always_2d=True)
+                except _soundfile().SoundFileError as err:  # a corrupt stretch of the file
+                    raise EOFError(f"reading failed: {err}") from None
+            return pull
 
         mixture = ForwardReader(channels, length, read(source))
         if residual:
