@@ -167,9 +167,15 @@ def fake_laion_clap(monkeypatch):
         def load_ckpt(self, ckpt=None, verbose=True):
             log["ckpt"] = ckpt
 
-        def get_text_embedding(self, x, use_tensor=False):
+        def tokenize(self, text, **options):  # stands for RobertaTokenizer's __call__
+            log["tokenize"] = options
+            n = options["max_length"]
+            return {"input_ids": torch.tensor([[len(t)] * n for t in text])}
+
+        def get_text_embedding(self, x, tokenizer=None, use_tensor=False):
             log.setdefault("batches", []).append(list(x))
-            feats = torch.tensor([[len(t), 1.0] for t in x])
+            ids = tokenizer(x)["input_ids"]  # laion_clap tokenises with 77 tokens without it
+            feats = torch.stack([ids[:, 0].float(), torch.ones(len(x))], dim=1)
             return torch.nn.functional.normalize(self.proj(feats), dim=-1)
 
     module = types.ModuleType("laion_clap")
@@ -193,6 +199,16 @@ def test_clap_adapter_loads_the_given_checkpoint(tmp_path, fake_laion_clap):
     assert not enc.model.training
 
 
+@pytest.mark.parametrize(("max_length", "expected"), [(None, 512), (77, 77)])
+def test_clap_adapter_tokenises_as_the_baseline(tmp_path, fake_laion_clap, max_length,
+                                                expected):
+    (tmp_path / "clap.pt").write_bytes(b"weights")
+    options = {} if max_length is None else {"max_length": max_length}
+    ClapTextEncoder(tmp_path / "clap.pt", **options)(["a dog", "rain"])
+    assert fake_laion_clap["tokenize"] == {"padding": "max_length", "truncation": True,
+                                           "max_length": expected, "return_tensors": "pt"}
+
+
 def test_clap_adapter_errors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="'checkpoint' expected an existing file"):
         ClapTextEncoder(tmp_path / "none.pt")
@@ -204,7 +220,8 @@ def test_clap_adapter_errors(tmp_path, monkeypatch):
 
 def test_query_import_is_cheap():
     code = ("import sys, torchlass.query, torchlass.data; "
-            "print(any(m in sys.modules for m in ('laion_clap', 'soundfile', 'scipy.signal')))")
+            "print(any(m in sys.modules for m in ('laion_clap', 'transformers', 'soundfile', "
+            "'scipy.signal')))")
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

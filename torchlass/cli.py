@@ -13,8 +13,8 @@ empty or of another kind, an unknown or absent ``--device``, an output that cann
 written or would overwrite the input, unknown configuration keys) are reported on stderr
 in one line, ``torchlass COMMAND: ErrorType: message``, and exit with status 1; outputs and
 devices are checked before any work is done. ``evaluate`` and ``separate`` share one
-sample-rate rule: audio at another rate than the model's is refused unless ``--resample``
-is given, and then resampled with ``scipy.signal.resample_poly`` (said on stderr).
+sample-rate rule: audio at another rate than the model's is resampled to it with
+``scipy.signal.resample_poly`` (``separate`` writes its outputs back at the input's rate).
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 _AUDIO_OUT = (".wav",)  # write_audio writes 32-bit float WAV
-_RESAMPLE_HELP = ("accept audio at another sample rate than the model's, resampled with "
-                  "scipy.signal.resample_poly (refused otherwise)")
 
 _EPILOG_TRAIN = """examples:
   torchlass train --config srpol_system1 --set data.train_lists=lists/clotho.json \\
@@ -44,6 +42,13 @@ _EPILOG_TRAIN = """examples:
   torchlass train --config my_run.toml --resume runs/system1/checkpoint.pt
   torchrun --nproc_per_node=4 -m torchlass train --config baseline --set ...
   torchlass train --config mixit --print-config > mixit.toml
+"""
+
+_EPILOG_SEPARATE = """examples:
+  torchlass separate --checkpoint dcase2024_baseline.ckpt --tokenizer roberta-base/ \\
+      --query "a dog barking" --query "speech" --input recordings/ --residual --out-dir out
+  torchlass separate --checkpoint runs/system1/checkpoint.pt --input street.flac \\
+      --query "a car horn" --output horn.wav
 """
 
 
@@ -129,20 +134,14 @@ def _check_output(path: str | None, option: str, *, suffixes: tuple[str, ...] = 
         raise TorchlassError(f"{option} cannot be written: {path!r} is read-only")
 
 
-def _check_rates(command: str, files: Sequence[Path], model_rate: int, resample: bool) -> None:
-    """The sample-rate rule of ``evaluate`` and ``separate``: resampled only on request."""
+def _note_resampling(command: str, files: Sequence[Path], model_rate: int) -> None:
+    """The sample-rate rule of ``evaluate`` and ``separate``: other rates are resampled."""
     from torchlass.data.audio import audio_info
 
-    rates = {file: audio_info(file)[1] for file in files}
-    other = [file for file, rate in rates.items() if rate != model_rate]
-    if not other:
-        return
-    if not resample:
-        raise TorchlassError(
-            f"{str(other[0])!r} is sampled at {rates[other[0]]} Hz but the model expects "
-            f"{model_rate} Hz; pass --resample to resample it (scipy.signal.resample_poly)")
-    print(f"torchlass {command}: resampling {len(other)} file(s) to the model's {model_rate} Hz "
-          "(scipy.signal.resample_poly)", file=sys.stderr)
+    other = [file for file in files if audio_info(file)[1] != model_rate]
+    if other:
+        print(f"torchlass {command}: resampling {len(other)} file(s) to the model's "
+              f"{model_rate} Hz (scipy.signal.resample_poly)", file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -166,7 +165,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     mixtures = ValidationMixtures(rows, args.audio_dir, sample_rate=loaded.sample_rate)
     # the clips ValidationMixtures reads: <audio_dir>/<id>.wav
     clips = sorted({Path(args.audio_dir) / f"{i}.wav" for r in rows for i in (r.source, r.noise)})
-    _check_rates("evaluate", clips, loaded.sample_rate, args.resample)
+    _note_resampling("evaluate", clips, loaded.sample_rate)
     scores = evaluate_separator(loaded.separator, mixtures, loaded.encoder, device=device,
                                 batch_size=args.batch_size, progress=not args.no_progress)
     table = summarize(scores, bucket_width=args.bucket_width)
@@ -179,34 +178,45 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _separate(args: argparse.Namespace) -> int:
-    import torch
+    from torchlass.inference import expand_inputs, load_separator, separate_file, separate_files
+    from torchlass.recipes.inference import resolve_device
 
-    from torchlass.data.audio import audio_info, read_audio, resample, write_audio
-    from torchlass.query import embed_captions
-    from torchlass.recipes.inference import load_for_inference, resolve_device
-
-    if not args.query.strip():
-        raise TorchlassError("--query expected a description of the sound, got ''")
-    _check_output(args.output, "--output", suffixes=_AUDIO_OUT, input_path=args.input)
-    device = resolve_device(args.device, fn="", name="--device")
-    _, rate = audio_info(args.input)
-    loaded = load_for_inference(args.checkpoint, clap_checkpoint=args.clap_checkpoint,
-                                device=device)
-    _check_rates("separate", [Path(args.input)], loaded.sample_rate, args.resample)
-    mixture = read_audio(args.input, sample_rate=loaded.sample_rate)[None].to(device)
-    condition = embed_captions(loaded.encoder, [args.query], device=device)
-    with torch.no_grad():
-        estimate = loaded.separator.separate(mixture, condition,
-                                             chunk_seconds=args.chunk_seconds,
-                                             overlap_seconds=args.overlap_seconds,
-                                             residual=args.residual)[0, 0].cpu()
-    if rate != loaded.sample_rate:
-        estimate = resample(estimate, loaded.sample_rate, rate)
-    write_audio(args.output, estimate, rate)
-    what = "without" if args.residual else "with only"
-    print(f"wrote {args.output} ({estimate.shape[-1] / rate:.2f} s, {rate} Hz): "
-          f"{args.input} {what} {args.query!r}")
-    return 0
+    for query in args.query:
+        if not query.strip():
+            raise TorchlassError("separate: --query expected a description of the sound, "
+                                 "got ''")
+    options = {"residual": args.residual, "chunk_seconds": args.chunk_seconds,
+               "overlap_seconds": args.overlap_seconds, "batch_size": args.batch_size,
+               "device": args.device, "dtype": args.dtype}
+    if args.output:
+        files = expand_inputs(args.input)
+        if len(files) != 1 or len(args.query) != 1:
+            raise TorchlassError("separate: --output names one file: give one --input file "
+                                 "and one --query, or use --out-dir")
+        output = Path(args.output)
+        names = [output.name, f"{output.stem}_residual.wav"]
+        _check_output(args.output, "--output", suffixes=_AUDIO_OUT, input_path=str(files[0]))
+        if args.residual:  # written next to the target
+            _check_output(str(output.parent / names[1]), "--output", input_path=str(files[0]))
+    resolve_device(args.device, fn="", name="--device")
+    separator, encoder = load_separator(args.checkpoint, tokenizer=args.tokenizer,
+                                        clap_checkpoint=args.clap_checkpoint,
+                                        device=args.device)
+    if args.output:
+        done = separate_file(separator, files[0], args.query, encoder, names=names,
+                             out_dir=output.parent, **options)
+        for path in done.targets + done.residuals:
+            print(f"wrote {path} ({done.seconds:.2f} s, {done.sample_rate} Hz, "
+                  f"{done.channels} channel(s))")
+        return 0
+    summary = separate_files(separator, args.input, args.query, encoder, out_dir=args.out_dir,
+                             progress=not args.no_progress, **options)
+    for path, reason in summary.failed:
+        print(f"torchlass separate: error: {path}: {reason}", file=sys.stderr)
+    total = len(summary.done) + len(summary.failed)
+    print(f"separated {len(summary.done)} of {total} file(s) into {args.out_dir}"
+          + (f"; {len(summary.failed)} failed" if summary.failed else ""))
+    return 1 if summary.failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,31 +278,46 @@ def build_parser() -> argparse.ArgumentParser:
                           help="width of the SNR buckets in dB (default: 5)")
     evaluate.add_argument("--batch-size", type=int, default=1,
                           help="clips per forward pass (default: 1)")
-    evaluate.add_argument("--resample", action="store_true", help=_RESAMPLE_HELP)
     evaluate.add_argument("--clap-checkpoint", help="LAION-CLAP checkpoint file")
     evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=_evaluate)
 
     separate = commands.add_parser(
-        "separate", help="extract (or remove) the sound a text query describes from a WAV",
-        description="Separate the sound described by --query from an audio file of any "
-                    "length (processed in cross-faded chunks). The output is mono.")
+        "separate", help="extract the sounds text queries describe from audio files",
+        description="Separate the sound each --query describes from audio files of any "
+                    "rate, channel count and length (WAV, FLAC, OGG; streamed in "
+                    "cross-faded chunks, resampled to the model's rate and back). One "
+                    "float WAV per input and query, at the input's rate and channels.",
+        epilog=_EPILOG_SEPARATE, formatter_class=argparse.RawDescriptionHelpFormatter)
     separate.add_argument("--checkpoint", required=True,
-                          help="torchlass training checkpoint or the DCASE baseline's")
-    separate.add_argument("--input", required=True, help="audio file to separate")
-    separate.add_argument("--query", required=True, help='text query, e.g. "a dog barking"')
-    separate.add_argument("--output", required=True, help="WAV file to write (32-bit float)")
+                          help="torchlass training checkpoint, or an AudioSep/DCASE one")
+    separate.add_argument("--input", required=True, nargs="+", metavar="PATH",
+                          help="audio files, folders or glob patterns")
+    separate.add_argument("--query", required=True, action="append",
+                          help='text query, e.g. "a dog barking" (repeatable)')
+    separate.add_argument("--out-dir", default=".",
+                          help="folder of the outputs, named INPUT_QUERY[_residual].wav "
+                               "(default: .)")
+    separate.add_argument("--output", help="one output file instead (one input, one query)")
     separate.add_argument("--residual", action="store_true",
-                          help="write the mixture minus the queried sound instead")
+                          help="also write the mixture minus each queried sound")
     separate.add_argument("--chunk-seconds", type=float, default=10.0,
                           help="length of each chunk in seconds (default: 10)")
     separate.add_argument("--overlap-seconds", type=float, default=1.0,
                           help="cross-fade between chunks in seconds (default: 1)")
-    separate.add_argument("--resample", action="store_true",
-                          help=_RESAMPLE_HELP + "; the output keeps the input's rate")
+    separate.add_argument("--batch-size", type=int, default=8,
+                          help="channels x queries per forward pass (default: 8)")
+    separate.add_argument("--tokenizer", metavar="DIR",
+                          help="RoBERTa tokenizer folder (vocab.json, merges.txt): CLAP's text "
+                               "tower is built from the checkpoint's own weights")
     separate.add_argument("--clap-checkpoint", help="LAION-CLAP checkpoint file")
     separate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    separate.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                          help="network arithmetic (default: float32)")
+    separate.add_argument("--resample", action="store_true",
+                          help=argparse.SUPPRESS)  # kept for old scripts: always resampled
+    separate.add_argument("--no-progress", action="store_true", help="no progress bar")
     separate.set_defaults(func=_separate)
     return parser
 

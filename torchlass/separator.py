@@ -200,11 +200,11 @@ class Separator(nn.Module):
         samples, 0.32 s, for ResUNet30), so that each chunk sees the frames and pooling grid
         of the whole input.
         """
-        align = getattr(self.stft, "hop_length", 1) * getattr(self.backbone, "frame_factor", 1)
         try:
             return separate(self, mixture, condition,
                             chunk_length=round(chunk_seconds * self.sample_rate),
-                            overlap=round(overlap_seconds * self.sample_rate), align=align,
+                            overlap=round(overlap_seconds * self.sample_rate),
+                            align=self.chunk_align,
                             residual=residual)
         except TorchlassError as err:
             raise _in_context(err, "Separator.separate", {"mixture": "mixture",
@@ -229,6 +229,11 @@ class Separator(nn.Module):
         from torchlass.pretrained import from_pretrained
 
         return from_pretrained(folder)
+
+    @property
+    def chunk_align(self) -> int:
+        """Samples chunk starts are multiples of: the hop times the backbone's frame pooling."""
+        return getattr(self.stft, "hop_length", 1) * getattr(self.backbone, "frame_factor", 1)
 
     @classmethod
     def _on_resunet(cls, features: MagnitudeFeatures | RealImagFeatures,
@@ -345,6 +350,19 @@ class Separator(nn.Module):
                                check_finite=check_finite, resunet_options=resunet_options)
 
 
+def check_chunking(fn: str, chunk_length: object, overlap: object, align: object) -> None:
+    """Check the chunk settings of :func:`separate` (and of streamed separation)."""
+    length = check_positive_int(chunk_length, fn, "chunk_length")
+    step = check_positive_int(align, fn, "align")
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not (
+            0 <= overlap <= length // 2):
+        raise ValueRangeError(f"{fn}(): argument 'overlap' expected an int in "
+                              f"[0, chunk_length // 2 = {length // 2}], got {overlap!r}")
+    if step > length - overlap:
+        raise ValueRangeError(f"{fn}(): argument 'align' expected at most chunk_length - "
+                              f"overlap = {length - overlap} samples, got {step}")
+
+
 def _chunks(length: int, chunk_length: int, overlap: int, align: int) -> list[tuple[int, int]]:
     """``(start, end)`` of chunks starting on multiples of ``align`` and ending at ``length``.
 
@@ -437,15 +455,7 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     fn = "separate"
     check_real_floating(mixture, fn, "mixture")
     check_ndim(condition, fn, "condition", ndim=2, layout="(queries, dim)")
-    check_positive_int(chunk_length, fn, "chunk_length")
-    check_positive_int(align, fn, "align")
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or not (
-            0 <= overlap <= chunk_length // 2):
-        raise ValueRangeError(f"{fn}(): argument 'overlap' expected an int in "
-                              f"[0, chunk_length // 2 = {chunk_length // 2}], got {overlap!r}")
-    if align > chunk_length - overlap:
-        raise ValueRangeError(f"{fn}(): argument 'align' expected at most chunk_length - "
-                              f"overlap = {chunk_length - overlap} samples, got {align}")
+    check_chunking(fn, chunk_length, overlap, align)
     queries = condition.shape[0]
     if mixture.dim() == 2:
         mixture = mixture.expand(queries, *mixture.shape)

@@ -4,21 +4,26 @@ A separator is conditioned on an embedding of the caption.
 [`TextEncoder`][torchlass.query.TextEncoder] is the protocol (a ``dim`` and a call on a list of
 captions); [`HashedTextEncoder`][torchlass.query.HashedTextEncoder] is a deterministic stand-in that
 needs no download (tests, the demo); [`ClapTextEncoder`][torchlass.query.ClapTextEncoder] loads
-LAION-CLAP's text tower from a local checkpoint, as the DCASE 2024 baseline uses;
+LAION-CLAP's text tower through ``laion_clap``;
+[`load_clap_text_encoder`][torchlass.query.load_clap_text_encoder] builds the same tower on
+``transformers`` from the weights inside an AudioSep/DCASE checkpoint or a LAION-CLAP ``.pt``;
 [`CachedTextEncoder`][torchlass.query.CachedTextEncoder] embeds each distinct caption once.
 """
 
 from torchlass.query.cache import CachedTextEncoder
 from torchlass.query.clap import ClapTextEncoder
+from torchlass.query.clap_text import ClapTextTower, load_clap_text_encoder
 from torchlass.query.hashed import HashedTextEncoder, content_words
 from torchlass.query.protocol import TextEncoder, check_captions, embed_captions
 
 __all__ = [
     "CachedTextEncoder",
     "ClapTextEncoder",
+    "ClapTextTower",
     "HashedTextEncoder",
     "TextEncoder",
     "check_captions",
     "content_words",
     "embed_captions",
+    "load_clap_text_encoder",
 ]

@@ -8,6 +8,13 @@ loads such a checkpoint from a file the user gives and never downloads one. ``la
 is an optional dependency (``pip install "torchlass[clap]"``) imported only when the
 adapter is built; note that ``laion_clap`` itself fetches the ``roberta-base`` tokenizer
 from the Hugging Face hub unless it is already in the local cache.
+:func:`~torchlass.query.load_clap_text_encoder` runs the same tower on ``transformers``
+alone, from a local tokenizer folder.
+
+Token count: ``laion_clap``'s own tokenizer pads and truncates captions to 77 tokens, but
+the baseline's ``clap_encoder.py`` (the embeddings its separator was trained on) uses 512.
+The adapter therefore tokenises with ``max_length=512`` by default; pass 77 for LAION's.
+The two differ only for captions longer than 75 tokens.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from torchlass.checks import check_positive_int
 from torchlass.errors import TorchlassError
 from torchlass.query.protocol import check_captions
 
@@ -37,6 +45,8 @@ class ClapTextEncoder:
         amodel: audio tower name the checkpoint was trained with (``"HTSAT-base"`` for
             the baseline's checkpoint).
         enable_fusion: whether the checkpoint uses feature fusion (False for the baseline).
+        max_length: tokens per caption (padded and truncated to it): 512 as the baseline's
+            ``clap_encoder.py``, 77 as ``laion_clap``'s own tokenizer.
         device: where the text tower runs.
 
     Shape:
@@ -50,7 +60,8 @@ class ClapTextEncoder:
     dim = 512
 
     def __init__(self, checkpoint: str | Path, *, amodel: str = "HTSAT-base",
-                 enable_fusion: bool = False, device: str | torch.device = "cpu") -> None:
+                 enable_fusion: bool = False, max_length: int = 512,
+                 device: str | torch.device = "cpu") -> None:
         path = Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(
@@ -64,6 +75,7 @@ class ClapTextEncoder:
                 "ClapTextEncoder() needs the optional dependency laion-clap: "
                 "pip install 'torchlass[clap]'"
             ) from err
+        self.max_length = check_positive_int(max_length, "ClapTextEncoder", "max_length")
         self.device = torch.device(device)
         self.model = laion_clap.CLAP_Module(enable_fusion=enable_fusion, amodel=amodel,
                                             device=self.device)
@@ -72,10 +84,15 @@ class ClapTextEncoder:
         for p in self.model.parameters():
             p.requires_grad_(False)
 
+    def _tokenize(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        out = self.model.tokenize(captions, padding="max_length", truncation=True,
+                                  max_length=self.max_length, return_tensors="pt")
+        return {k: v.squeeze(0) for k, v in out.items()}  # as laion_clap's own tokenizer
+
     @torch.no_grad()
     def __call__(self, captions: Sequence[str]) -> torch.Tensor:
         """Embed ``captions``; see the class docstring."""
         captions = check_captions(captions, "ClapTextEncoder")
         batch = captions * 2 if len(captions) == 1 else captions
-        out = self.model.get_text_embedding(batch, use_tensor=True)
+        out = self.model.get_text_embedding(batch, tokenizer=self._tokenize, use_tensor=True)
         return out[: len(captions)].detach().to("cpu", torch.float32)

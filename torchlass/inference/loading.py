@@ -1,0 +1,71 @@
+"""A separator and its text encoder from the files a user has, for ``torchlass separate``.
+
+Without a tokenizer folder this is
+[`load_for_inference`][torchlass.recipes.inference.load_for_inference] (a torchlass
+training checkpoint, or the DCASE baseline's with a LAION-CLAP checkpoint for
+``laion_clap``). With one, the AudioSep/DCASE checkpoint is read once and gives both the
+separator and, through [`load_clap_text_encoder`][torchlass.query.load_clap_text_encoder],
+the CLAP text tower stored inside it (or in ``clap_checkpoint``): one file, no
+``laion_clap``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from torchlass.errors import CheckpointError
+from torchlass.query import CachedTextEncoder, TextEncoder
+from torchlass.query.clap_text import load_clap_text_encoder, load_tensors
+
+__all__ = ["load_separator"]
+
+
+def load_separator(checkpoint: str | os.PathLike, *, tokenizer: str | os.PathLike | None = None,
+                   clap_checkpoint: str | os.PathLike | None = None,
+                   device: str | torch.device = "cpu") -> tuple[nn.Module, TextEncoder]:
+    """Load a separator (eval mode, on ``device``) and the text encoder it was trained with.
+
+    Args:
+        checkpoint: a torchlass training checkpoint, or an AudioSep/DCASE Lightning
+            checkpoint.
+        tokenizer: a RoBERTa tokenizer folder (``vocab.json``, ``merges.txt``): build the
+            CLAP text tower on ``transformers`` from the checkpoint's own weights (or from
+            ``clap_checkpoint``'s).
+        clap_checkpoint: a LAION-CLAP ``.pt`` (with ``tokenizer``: the text tower's
+            weights; without: loaded through ``laion_clap``).
+        device: where the separator runs (the text encoder stays on the CPU).
+
+    Returns:
+        ``(separator, encoder)``, the encoder behind a
+        [`CachedTextEncoder`][torchlass.query.CachedTextEncoder].
+
+    Raises:
+        FileNotFoundError: if a file or the tokenizer folder does not exist.
+        CheckpointError: if a checkpoint cannot be read or has another layout.
+        TorchlassError: if the tokenizer folder has no vocabulary files.
+    """
+    fn = "load_separator"
+    if tokenizer is None:
+        from torchlass.recipes.inference import load_for_inference
+
+        try:
+            loaded = load_for_inference(
+                Path(checkpoint), device=device,
+                clap_checkpoint=None if clap_checkpoint is None else Path(clap_checkpoint))
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as err:  # a corrupt file
+            why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise CheckpointError(f"{fn}(): cannot read {str(Path(checkpoint))!r} as a "
+                                  f"checkpoint: {why}") from None
+        return loaded.separator, loaded.encoder
+    from torchlass.checkpoints import load_dcase2024_baseline
+
+    state = load_tensors(checkpoint, fn)
+    encoder = load_clap_text_encoder(state if clap_checkpoint is None else clap_checkpoint,
+                                     tokenizer=tokenizer)
+    separator = load_dcase2024_baseline(state)
+    return separator.to(device).eval(), CachedTextEncoder(encoder)
