@@ -351,7 +351,8 @@ class Separator(nn.Module):
 
 
 def check_chunking(fn: str, chunk_length: object, overlap: object, align: object) -> None:
-    """Check the chunk settings of :func:`separate` (and of streamed separation)."""
+    """Check the chunk settings of [`separate`][torchlass.separator.separate] (and of streamed
+    separation)."""
     length = check_positive_int(chunk_length, fn, "chunk_length")
     step = check_positive_int(align, fn, "align")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not (

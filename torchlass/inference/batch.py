@@ -38,7 +38,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m
 
 @dataclass
 class SeparationSummary:
-    """The outcome of :func:`separate_files`.
+    """The outcome of [`separate_files`][torchlass.inference.separate_files].
 
     Attributes:
         done: what was written, one entry per input separated.
@@ -52,7 +52,7 @@ class SeparationSummary:
 def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Files named by ``inputs``: files as they are, folders' audio files, glob matches.
 
-    A folder contributes its files ending in one of :data:`AUDIO_SUFFIXES` (not its
+    A folder contributes its files ending in one of `AUDIO_SUFFIXES` (not its
     sub-folders), sorted; a pattern with ``*``, ``?`` or ``[`` its sorted matches. A path
     that does not exist is kept, so that separating it reports the problem. Duplicates are
     dropped.
@@ -93,7 +93,8 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
 
     Args:
         separator: the model, in eval mode, on ``device``.
-        inputs: files, folders or glob patterns (see :func:`expand_inputs`).
+        inputs: files, folders or glob patterns (see
+            [`expand_inputs`][torchlass.inference.expand_inputs]).
         queries: the text queries; one output file per query and input.
         encoder: embeds ``queries`` (called once for the whole run).
         out_dir: folder of the outputs, named by

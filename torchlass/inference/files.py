@@ -57,7 +57,7 @@ def output_name(path: str | os.PathLike, query: str, *, residual: bool = False) 
 
 @dataclass
 class SeparatedFile:
-    """What :func:`separate_file` wrote for one input.
+    """What [`separate_file`][torchlass.inference.separate_file] wrote for one input.
 
     Attributes:
         input: the input file.
@@ -98,7 +98,7 @@ def _batched(separator: nn.Module, x: torch.Tensor, condition: torch.Tensor, *,
 
 
 class _CrossFade:
-    """Running sums of cross-faded chunk estimates (as :func:`separate`), handed out when final.
+    """Running sums of cross-faded chunk estimates (as `separate`), handed out when final.
 
     Holds the samples from the last hand-out on: about one chunk.
     """
@@ -196,7 +196,7 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
         dtype: ``"float32"`` or ``"bfloat16"`` (autocast; STFTs stay in float32).
         condition: the queries' embeddings, ``(len(queries), dim)``, if already computed.
         names: output file names, two per query (target, residual), default from
-            :func:`output_name`.
+            [`output_name`][torchlass.inference.output_name].
         progress: called with the seconds of audio written after each chunk.
 
     Returns:

@@ -1,13 +1,13 @@
 """Block-wise pieces of whole-file operations, so memory is bounded by a block, not a file.
 
-:class:`BlockResampler` returns any stretch ``[m0, m1)`` of
+[`BlockResampler`][torchlass.inference.BlockResampler] returns any stretch ``[m0, m1)`` of
 ``scipy.signal.resample_poly(x, up, down)`` computed from a short stretch of ``x``: the
 polyphase filter reaches only ``10 * max(up, down) / up`` input samples each side, and a
 stretch that starts on a multiple of ``down`` input samples lands on the whole signal's
 output grid. Joined stretches therefore equal the whole-file result: there is no seam.
-:class:`ForwardReader` serves stretches of a sound file (or of any growing signal) in
-increasing order, zero outside the signal, keeping only what later requests can still ask
-for.
+[`ForwardReader`][torchlass.inference.ForwardReader] serves stretches of a sound file (or of any
+growing signal) in increasing order, zero outside the signal, keeping only what later requests can
+still ask for.
 """
 
 from __future__ import annotations
@@ -81,15 +81,17 @@ class BlockResampler:
 class ForwardReader:
     """Stretches ``[n0, n1)`` of a multichannel signal taken in order, zero outside it.
 
-    The signal comes from ``read`` (pulled on demand) or from :meth:`feed` (pushed).
-    Requests must not start before the start of an earlier one: what lies before is dropped,
-    so memory holds one request and what was read or fed ahead of it.
+    The signal comes from ``read`` (pulled on demand) or from
+    [`feed`][torchlass.inference.stream.ForwardReader.feed] (pushed). Requests must not start before
+    the start of an earlier one: what lies before is dropped, so memory holds one request and what
+    was read or fed ahead of it.
 
     Args:
         channels: channels of the signal.
         length: frames in the signal.
         read: ``read(n)`` returns the next ``n`` frames as ``(frames, channels)``, e.g.
-            ``soundfile.SoundFile.read`` with ``always_2d=True``; None: use :meth:`feed`.
+            ``soundfile.SoundFile.read`` with ``always_2d=True``; None: use
+            [`feed`][torchlass.inference.stream.ForwardReader.feed].
     """
 
     def __init__(self, channels: int, length: int,

@@ -8,8 +8,8 @@ loads such a checkpoint from a file the user gives and never downloads one. ``la
 is an optional dependency (``pip install "torchlass[clap]"``) imported only when the
 adapter is built; note that ``laion_clap`` itself fetches the ``roberta-base`` tokenizer
 from the Hugging Face hub unless it is already in the local cache.
-:func:`~torchlass.query.load_clap_text_encoder` runs the same tower on ``transformers``
-alone, from a local tokenizer folder.
+[`load_clap_text_encoder`][torchlass.query.load_clap_text_encoder] runs the same tower on
+``transformers`` alone, from a local tokenizer folder.
 
 Token count: ``laion_clap``'s own tokenizer pads and truncates captions to 77 tokens, but
 the baseline's ``clap_encoder.py`` (the embeddings its separator was trained on) uses 512.

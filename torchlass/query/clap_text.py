@@ -6,9 +6,10 @@ L2-normalised to 512 values. The DCASE 2024 baseline and AudioSep keep that towe
 inside their own checkpoint (``query_encoder.model.text_branch.*`` and
 ``query_encoder.model.text_projection.*``), so one file is enough to run them. A
 standalone LAION-CLAP ``.pt`` has the same tower under ``text_branch.*`` (``module.``
-prefixed when it was saved from a data-parallel run). :func:`load_clap_text_encoder`
-rebuilds the tower from either with ``transformers``' ``RobertaModel`` -- no ``laion_clap``,
-no download -- and reads every size from the weight shapes.
+prefixed when it was saved from a data-parallel run).
+[`load_clap_text_encoder`][torchlass.query.load_clap_text_encoder] rebuilds the tower from either
+with ``transformers``' ``RobertaModel`` -- no ``laion_clap``, no download -- and reads every size
+from the weight shapes.
 
 Tokenisation follows the code each checkpoint was used with: AudioSep's and the
 baseline's ``clap_encoder.py`` pad and truncate to 512 RoBERTa tokens (the separator was
@@ -89,7 +90,7 @@ def read_text_tower_state(source: str | os.PathLike | Mapping) -> tuple[dict, in
     Returns:
         ``(state, max_length)``: the tower's tensors keyed ``text_branch.*`` and
         ``text_projection.*``, and the tokens per caption of the layout found
-        (:data:`AUDIOSEP_MAX_LENGTH` or :data:`LAION_MAX_LENGTH`).
+        (`AUDIOSEP_MAX_LENGTH` or `LAION_MAX_LENGTH`).
 
     Raises:
         FileNotFoundError: if the path does not exist.
@@ -163,7 +164,7 @@ def _check_tokenizer_folder(folder: str | os.PathLike) -> Path:
 class ClapTextTower(nn.Module):
     """RoBERTa -> pooler -> projection -> L2 normalisation, as LAION-CLAP's text embedding.
 
-    Built by :func:`load_clap_text_encoder`; follows the
+    Built by [`load_clap_text_encoder`][torchlass.query.load_clap_text_encoder]; follows the
     [`TextEncoder`][torchlass.query.TextEncoder] protocol (``dim`` and a call on captions).
 
     Args:
