@@ -62,7 +62,8 @@ def write(path, seconds, rate, channels=1, seed=0, **kwargs):
 
 def tiny_separator(**options):
     torch.manual_seed(0)
-    sep = Separator.srpol_system1(condition_size=16, n_fft=64, hop_length=16, stem_width=2,
+    options = {"condition_size": 16, **options}
+    sep = Separator.srpol_system1(n_fft=64, hop_length=16, stem_width=2,
                                   widths=(2, 4), pools=((2, 2), (2, 2)), sample_rate=8000,
                                   **options)
     return sep.eval()
@@ -162,7 +163,7 @@ def test_real_network_streamed_equals_separate_on_the_whole_file(tmp_path, chann
                                  overlap_seconds=0.1)
             for k in range(2):
                 got, _ = sf.read(done.targets[k], always_2d=True)
-                np.testing.assert_allclose(got[:, c], whole[k, 0].numpy(), atol=1e-5)
+                np.testing.assert_allclose(got[:, c], whole[k, 0, 0].numpy(), atol=1e-5)
 
 
 def test_multichannel_and_multisource_models(tmp_path):
@@ -372,8 +373,8 @@ def test_cli_bad_checkpoints_and_tokenizers_are_one_line_errors(published, tmp_p
         (["--checkpoint", ckpt, "--tokenizer", tmp_path / "empty"],
          "has no vocab.json and no merges.txt"),
         (["--checkpoint", tmp_path / "junk.ckpt", "--tokenizer", tok],
-         "as a checkpoint of tensors"),
-        (["--checkpoint", tmp_path / "junk.ckpt"], "as a checkpoint"),
+         "not a checkpoint written by torch.save"),
+        (["--checkpoint", tmp_path / "junk.ckpt"], "not a checkpoint written by torch.save"),
         (["--checkpoint", tmp_path / "other.ckpt", "--tokenizer", tok],
          "expected one CLAP text tower"),
         (["--checkpoint", ckpt, "--tokenizer", tok, "--output", tmp_path / "x.wav",
@@ -385,11 +386,11 @@ def test_cli_bad_checkpoints_and_tokenizers_are_one_line_errors(published, tmp_p
     # a training checkpoint saves numpy's RNG state: not tensors only
     torch.save({"rng": np.random.get_state()}, tmp_path / "training.pt")  # noqa: NPY002
     cases.append((["--checkpoint", tmp_path / "training.pt", "--tokenizer", tok],
-                  "it holds Python objects besides tensors, which are not loaded"))
+                  "it holds objects other than tensors and plain containers"))
     for options, message in cases:
         code, _, err = cli(capsys, "separate", "--input", wav, "--query", "a", *options)
         assert code == 1 and len(err.splitlines()) == 1 and message in err, err
-        assert err.startswith("torchlass separate: error: ")
+        assert err.startswith("torchlass separate: ")
 
 
 @pytest.mark.slow
@@ -419,3 +420,26 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+def test_cli_pretrained_folder_with_a_laion_text_tower(published, tmp_path, capsys):
+    from text_tower_fixtures import tower_state
+
+    torch.save({"state_dict": {f"module.{k}": v for k, v in
+                               tower_state(79, seed=3, dim=512, hidden=24).items()}},
+               tmp_path / "clap.pt")
+    folder = tiny_separator(condition_size=512).save_pretrained(tmp_path / "model")
+    wav = published / "recordings" / "street.wav"
+    base = ["separate", "--checkpoint", folder, "--input", wav, "--query", "rain"]
+    code, _, err = cli(capsys, *base, "--tokenizer", published / "roberta-base",
+                       "--output", tmp_path / "rain.wav")
+    assert (code, err.splitlines()) == (1, [
+        f"torchlass separate: CheckpointError: load_separator(): {str(folder)!r} is a pretrained "
+        "folder, which holds no text tower: pass clap_checkpoint (a LAION-CLAP .pt or an "
+        "AudioSep/DCASE checkpoint) with the tokenizer"])
+    code, out, err = cli(capsys, *base, "--tokenizer", published / "roberta-base",
+                         "--clap-checkpoint", tmp_path / "clap.pt",
+                         "--output", tmp_path / "rain.wav")
+    assert code == 0, err
+    assert out.startswith(f"wrote {tmp_path / 'rain.wav'} (0.30 s, 44100 Hz, 2 channel(s))")

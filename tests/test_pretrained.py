@@ -234,3 +234,28 @@ def test_a_configured_separator_round_trips(tmp_path):
     assert separator.preset["name"] == "complex_ratio_mask" and separator.sample_rate == 32000
     loaded = Separator.from_pretrained(separator.save_pretrained(tmp_path))
     assert loaded.sample_rate == 32000 and _same_state(loaded, separator)
+
+
+def test_the_one_reader_takes_pretrained_folders_for_fine_tuning(tmp_path):
+    from torchlass.checkpoints import read_checkpoint
+    from torchlass.errors import CheckpointError
+    from torchlass.recipes.trainer import checkpoint_kind, load_model_weights
+
+    torch.manual_seed(1)
+    saved = Separator.srpol_system1(condition_size=8, n_fft=64, hop_length=16, stem_width=2,
+                                    widths=(2, 4), pools=((2, 2), (2, 2)), sample_rate=8000)
+    folder = saved.save_pretrained(tmp_path / "model")
+    data = read_checkpoint(folder)
+    assert checkpoint_kind(data) == "pretrained"
+    torch.manual_seed(2)
+    fresh = Separator.srpol_system1(condition_size=8, n_fft=64, hop_length=16, stem_width=2,
+                                    widths=(2, 4), pools=((2, 2), (2, 2)), sample_rate=8000)
+    load_model_weights(fresh, folder)
+    for key, value in saved.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(tmp_path / "plain")
+    assert str(err.value) == (f"read_checkpoint(): cannot read {str(tmp_path / 'plain')!r}: it "
+                              "is a folder without config.json, expected a checkpoint file or "
+                              "a save_pretrained folder")

@@ -81,9 +81,9 @@ def test_load_checkpoint_errors(tmp_path):
     good = trainer.state_dict()
     cases = {
         "baseline.pt": ({"state_dict": {}},
-                        f"expected a torchlass training checkpoint (format {CHECKPOINT_FORMAT!r}),"
-                        " got the DCASE 2024 baseline's (fine-tune from it with "
-                        "train.init_from)"),
+                        f"expected a torchlass training checkpoint (format {CHECKPOINT_FORMAT!r})"
+                        " to resume, got a model without a training state (fine-tune from it "
+                        "with train.init_from)"),
         "old.pt": ({"format": "torchlass-train-v1"},
                    f"expected format {CHECKPOINT_FORMAT!r} (a torchlass training checkpoint), "
                    "got 'torchlass-train-v1'"),

@@ -294,11 +294,16 @@ def read_checkpoint(source: str | os.PathLike | Mapping, *,
     A path is read with ``torch.load(weights_only=True)``, which rebuilds tensors and
     plain containers (dict, list, tuple, str, numbers, None) and refuses anything else, so
     reading a file never runs code from it. A mapping (a checkpoint already in memory) is
-    returned as it is. To read a file you trust that holds other objects, load it with
-    ``torch.load`` yourself and pass the result.
+    returned as it is. A folder written by
+    [`save_pretrained`][torchlass.pretrained.save_pretrained] (JSON and safetensors, no
+    pickle) is rebuilt by [`from_pretrained`][torchlass.pretrained.from_pretrained] and
+    returned as ``{"format": "torchlass.pretrained", "separator": separator}``. To read a
+    file you trust that holds other objects, load it with ``torch.load`` yourself and pass
+    the result.
 
     Args:
-        source: a ``torch.save`` file or an already-loaded checkpoint mapping.
+        source: a ``torch.save`` file, a pretrained folder or an already-loaded checkpoint
+            mapping.
         map_location: where tensors are placed, as for ``torch.load``.
 
     Returns:
@@ -306,7 +311,8 @@ def read_checkpoint(source: str | os.PathLike | Mapping, *,
 
     Raises:
         CheckpointError: in one line naming the file and the reason: the file is missing,
-            empty, a folder, unreadable, not written by ``torch.save``, a damaged archive,
+            empty, a folder that is not a pretrained one (or a bad one), unreadable, not
+            written by ``torch.save``, a damaged archive,
             holds objects other than tensors and plain containers, or its top level is
             not a mapping.
 
@@ -325,10 +331,13 @@ def read_checkpoint(source: str | os.PathLike | Mapping, *,
                               f"checkpoint mapping, got {type(source).__name__}")
     file = Path(source)
     if file.is_dir():
-        # The one place where a checkpoint folder is to be handed to its own reader (e.g. a
-        # safetensors save_pretrained folder, returning the same mapping); none is yet.
-        raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: it is a folder, "
-                              "expected a checkpoint file written by torch.save")
+        from torchlass import pretrained
+
+        if not (file / pretrained.CONFIG_NAME).is_file():
+            raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: it is a "
+                                  f"folder without {pretrained.CONFIG_NAME}, expected a "
+                                  "checkpoint file or a save_pretrained folder")
+        return {"format": pretrained.FORMAT, "separator": pretrained.from_pretrained(file)}
     data = _load_file(file, map_location)
     if not isinstance(data, Mapping):
         raise CheckpointError(f"read_checkpoint(): cannot read {str(file)!r}: expected a "

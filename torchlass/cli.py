@@ -183,16 +183,15 @@ def _separate(args: argparse.Namespace) -> int:
 
     for query in args.query:
         if not query.strip():
-            raise TorchlassError("separate: --query expected a description of the sound, "
-                                 "got ''")
+            raise TorchlassError("--query expected a description of the sound, got ''")
     options = {"residual": args.residual, "chunk_seconds": args.chunk_seconds,
                "overlap_seconds": args.overlap_seconds, "batch_size": args.batch_size,
                "device": args.device, "dtype": args.dtype}
     if args.output:
         files = expand_inputs(args.input)
         if len(files) != 1 or len(args.query) != 1:
-            raise TorchlassError("separate: --output names one file: give one --input file "
-                                 "and one --query, or use --out-dir")
+            raise TorchlassError("--output names one file: give one --input file and one "
+                                 "--query, or use --out-dir")
         output = Path(args.output)
         names = [output.name, f"{output.stem}_residual.wav"]
         _check_output(args.output, "--output", suffixes=_AUDIO_OUT, input_path=str(files[0]))

@@ -12,7 +12,6 @@ the CLAP text tower stored inside it (or in ``clap_checkpoint``): one file, no
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import torch
@@ -20,7 +19,7 @@ from torch import nn
 
 from torchlass.errors import CheckpointError
 from torchlass.query import CachedTextEncoder, TextEncoder
-from torchlass.query.clap_text import load_clap_text_encoder, load_tensors
+from torchlass.query.clap_text import load_clap_text_encoder
 
 __all__ = ["load_separator"]
 
@@ -31,8 +30,9 @@ def load_separator(checkpoint: str | os.PathLike, *, tokenizer: str | os.PathLik
     """Load a separator (eval mode, on ``device``) and the text encoder it was trained with.
 
     Args:
-        checkpoint: a torchlass training checkpoint, or an AudioSep/DCASE Lightning
-            checkpoint.
+        checkpoint: a torchlass training checkpoint, a pretrained folder
+            ([`save_pretrained`][torchlass.pretrained.save_pretrained]), or an AudioSep/DCASE
+            Lightning checkpoint (16 or 32 kHz).
         tokenizer: a RoBERTa tokenizer folder (``vocab.json``, ``merges.txt``): build the
             CLAP text tower on ``transformers`` from the checkpoint's own weights (or from
             ``clap_checkpoint``'s).
@@ -49,23 +49,23 @@ def load_separator(checkpoint: str | os.PathLike, *, tokenizer: str | os.PathLik
         CheckpointError: if a checkpoint cannot be read or has another layout.
         TorchlassError: if the tokenizer folder has no vocabulary files.
     """
-    fn = "load_separator"
     if tokenizer is None:
         from torchlass.recipes.inference import load_for_inference
 
-        try:
-            loaded = load_for_inference(
-                Path(checkpoint), device=device,
-                clap_checkpoint=None if clap_checkpoint is None else Path(clap_checkpoint))
-        except (pickle.UnpicklingError, EOFError, RuntimeError) as err:  # a corrupt file
-            why = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise CheckpointError(f"{fn}(): cannot read {str(Path(checkpoint))!r} as a "
-                                  f"checkpoint: {why}") from None
+        loaded = load_for_inference(
+            Path(checkpoint), device=device,
+            clap_checkpoint=None if clap_checkpoint is None else Path(clap_checkpoint))
         return loaded.separator, loaded.encoder
-    from torchlass.checkpoints import load_dcase2024_baseline
+    from torchlass.checkpoints import load_audiosep, read_checkpoint
+    from torchlass.pretrained import FORMAT as PRETRAINED
 
-    state = load_tensors(checkpoint, fn)
+    state = read_checkpoint(checkpoint)
+    pretrained = state.get("format") == PRETRAINED  # a folder holds no text tower
+    if pretrained and clap_checkpoint is None:
+        raise CheckpointError(f"load_separator(): {str(checkpoint)!r} is a pretrained folder, "
+                              "which holds no text tower: pass clap_checkpoint (a LAION-CLAP "
+                              ".pt or an AudioSep/DCASE checkpoint) with the tokenizer")
     encoder = load_clap_text_encoder(state if clap_checkpoint is None else clap_checkpoint,
                                      tokenizer=tokenizer)
-    separator = load_dcase2024_baseline(state)
+    separator = state["separator"] if pretrained else load_audiosep(state)
     return separator.to(device).eval(), CachedTextEncoder(encoder)

@@ -36,7 +36,7 @@ from torchlass.errors import CheckpointError, TorchlassError
 from torchlass.query.protocol import check_captions
 
 __all__ = ["AUDIOSEP_MAX_LENGTH", "LAION_MAX_LENGTH", "ClapTextTower",
-           "load_clap_text_encoder", "load_tensors", "read_text_tower_state"]
+           "load_clap_text_encoder", "read_text_tower_state"]
 
 #: Tokens per caption in AudioSep's / the DCASE baseline's ``clap_encoder.py``.
 AUDIOSEP_MAX_LENGTH = 512
@@ -59,33 +59,14 @@ def _transformers() -> Any:
                              "pip install 'torchlass[text]'") from err
 
 
-def load_tensors(path: str | os.PathLike, fn: str) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU; a failure is one line naming ``fn``.
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        CheckpointError: if it is not a checkpoint of tensors (corrupt, or holding objects).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{fn}(): checkpoint not found: {str(path)!r}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds on a corrupt or unsafe file
-        why = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        if "Weights only load failed" in why:  # not "pass weights_only=False": it runs code
-            why = "it holds Python objects besides tensors, which are not loaded"
-        raise CheckpointError(f"{fn}(): cannot read {str(path)!r} as a checkpoint of "
-                              f"tensors: {why}") from None
-
-
 def read_text_tower_state(source: str | os.PathLike | Mapping) -> tuple[dict, int]:
     """Find CLAP's text tower in a checkpoint and return its weights and token count.
 
     Args:
         source: path of an AudioSep/DCASE Lightning checkpoint or a LAION-CLAP ``.pt``
-            (read with ``torch.load(weights_only=True)``), or such a checkpoint already
-            loaded (a dict, with or without ``state_dict``).
+            (read by [`read_checkpoint`][torchlass.checkpoints.read_checkpoint], tensors
+            only), or such a checkpoint already loaded (a dict, with or without
+            ``state_dict``).
 
     Returns:
         ``(state, max_length)``: the tower's tensors keyed ``text_branch.*`` and
@@ -93,12 +74,14 @@ def read_text_tower_state(source: str | os.PathLike | Mapping) -> tuple[dict, in
         (`AUDIOSEP_MAX_LENGTH` or `LAION_MAX_LENGTH`).
 
     Raises:
-        FileNotFoundError: if the path does not exist.
-        CheckpointError: if the file cannot be read safely or holds no (or several) text
-            towers.
+        CheckpointError: if the file is missing or cannot be read safely (see
+            [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]), or holds no (or
+            several) text towers.
     """
     if isinstance(source, str | os.PathLike):
-        source = load_tensors(source, _FN)
+        from torchlass.checkpoints import read_checkpoint
+
+        source = read_checkpoint(source)
     if not isinstance(source, Mapping):
         raise CheckpointError(f"{_FN}(): argument 'checkpoint' expected a checkpoint dict, "
                               f"got {type(source).__name__}")

@@ -1,10 +1,11 @@
 """Load a trained separator and its text encoder from a checkpoint, for inference.
 
-Two kinds of checkpoint are accepted: a torchlass training checkpoint (its configuration
-says how to rebuild the separator and which text encoder it was trained with), and the
-official DCASE 2024 baseline checkpoint (through
-[`load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline]; it needs
-LAION-CLAP's text tower). Both are read by
+Three kinds of checkpoint are accepted: a torchlass training checkpoint (its configuration
+says how to rebuild the separator and which text encoder it was trained with), a pretrained
+folder ([`save_pretrained`][torchlass.pretrained.save_pretrained]), and the published
+AudioSep (32 kHz) and DCASE 2024 baseline (16 kHz) checkpoints (through
+[`load_audiosep`][torchlass.checkpoints.load_audiosep]); the last two need LAION-CLAP's
+text tower. All are read by
 [`read_checkpoint`][torchlass.checkpoints.read_checkpoint], which never runs code from a
 file. [`resolve_device`][torchlass.recipes.inference.resolve_device] checks a device name
 before anything is loaded.
@@ -94,10 +95,13 @@ def load_for_inference(path: str | Path, *, clap_checkpoint: str | Path | None =
     """Load a separator and its text encoder from a checkpoint file.
 
     Args:
-        path: a torchlass training checkpoint or the DCASE 2024 baseline checkpoint.
-        clap_checkpoint: LAION-CLAP checkpoint file; required for the baseline's
-            checkpoint and for training checkpoints of CLAP-conditioned models (overrides
-            the path stored in their configuration).
+        path: a torchlass training checkpoint, a pretrained folder
+            ([`save_pretrained`][torchlass.pretrained.save_pretrained]), or an
+            AudioSep/DCASE 2024 baseline checkpoint (16 or 32 kHz, through
+            [`load_audiosep`][torchlass.checkpoints.load_audiosep]).
+        clap_checkpoint: LAION-CLAP checkpoint file; required for a pretrained folder, for
+            the AudioSep/DCASE checkpoints and for training checkpoints of CLAP-conditioned
+            models (overrides the path stored in their configuration).
         device: where the separator runs (checked by
             [`resolve_device`][torchlass.recipes.inference.resolve_device] first).
 
@@ -109,30 +113,31 @@ def load_for_inference(path: str | Path, *, clap_checkpoint: str | Path | None =
         CheckpointError: in one line naming the file and the reason: unreadable (see
             [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]), of neither kind,
             or weights that do not fit the separator the checkpoint describes.
-        TorchlassError: if the baseline checkpoint is given without ``clap_checkpoint``.
+        TorchlassError: if a pretrained folder or an AudioSep/DCASE checkpoint is given
+            without ``clap_checkpoint``.
     """
-    from torchlass.checkpoints import load_dcase2024_baseline, read_checkpoint
+    from torchlass.checkpoints import load_audiosep, read_checkpoint
 
     fn = "load_for_inference"
     target = resolve_device(device, fn=fn)
     data = read_checkpoint(path, map_location="cpu")
     where = repr(str(path))
-    if checkpoint_kind(data, where=where, fn=fn) == "training":
+    kind = checkpoint_kind(data, where=where, fn=fn)
+    if kind == "training":
         config = config_from_dict(data["config"])
         if clap_checkpoint is not None:
             config.query.clap_checkpoint = str(clap_checkpoint)
         separator = build_separator(config.model)
         load_weights_into(separator, data["model"], where=where, fn=fn)
         encoder = build_text_encoder(config.query, dim=config.model.condition_size)
-        rate = config.model.sample_rate
     else:
-        separator = load_dcase2024_baseline(data)
+        separator = data["separator"] if kind == "pretrained" else load_audiosep(data)
         if clap_checkpoint is None:
             raise TorchlassError(
-                f"{fn}(): {where} is the DCASE baseline's checkpoint, which is conditioned "
-                "on LAION-CLAP: pass clap_checkpoint (the CLAP checkpoint file, e.g. "
-                "music_speech_audioset_epoch_15_esc_89.98.pt)"
+                f"{fn}(): {where} holds a separator conditioned on LAION-CLAP and no text "
+                "encoder: pass clap_checkpoint (the CLAP checkpoint file, e.g. "
+                "music_speech_audioset_epoch_15_esc_89.98.pt), or a tokenizer folder to use "
+                "the text tower inside an AudioSep/DCASE checkpoint"
             )
         encoder = CachedTextEncoder(ClapTextEncoder(clap_checkpoint))
-        rate = 16000
-    return LoadedSeparator(separator.to(target).eval(), encoder, rate)
+    return LoadedSeparator(separator.to(target).eval(), encoder, separator.sample_rate)

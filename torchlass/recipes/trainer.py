@@ -71,7 +71,7 @@ def _keys(data: Mapping[str, Any]) -> str:
 
 def checkpoint_kind(data: Mapping[str, Any], *, where: str = "the checkpoint",
                     fn: str = "checkpoint_kind") -> str:
-    """Tell a torchlass training checkpoint from the DCASE 2024 baseline's, or refuse it.
+    """Tell a training checkpoint, a pretrained folder and the DCASE/AudioSep layout apart.
 
     Args:
         data: a checkpoint read by [`read_checkpoint`][torchlass.checkpoints.read_checkpoint].
@@ -80,10 +80,11 @@ def checkpoint_kind(data: Mapping[str, Any], *, where: str = "the checkpoint",
 
     Returns:
         ``"training"`` (a [`Trainer`][torchlass.recipes.trainer.Trainer] checkpoint with every entry
-        [`Trainer.load_state_dict`][torchlass.recipes.trainer.Trainer.load_state_dict] needs) or
+        [`Trainer.load_state_dict`][torchlass.recipes.trainer.Trainer.load_state_dict] needs),
+        ``"pretrained"`` (a [`save_pretrained`][torchlass.pretrained.save_pretrained] folder,
+        as [`read_checkpoint`][torchlass.checkpoints.read_checkpoint] returns it) or
         ``"dcase2024_baseline"`` (a ``state_dict`` entry or ``ss_model.*``/``base.*`` keys;
-        [`load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline] checks
-        the layout).
+        [`load_audiosep`][torchlass.checkpoints.load_audiosep] checks the layout).
 
     Raises:
         CheckpointError: for another format or layout, or a training checkpoint with an
@@ -94,7 +95,10 @@ def checkpoint_kind(data: Mapping[str, Any], *, where: str = "the checkpoint",
         'dcase2024_baseline'
     """
     from torchlass.checkpoints import PREFIX
+    from torchlass.pretrained import FORMAT as PRETRAINED
 
+    if data.get("format") == PRETRAINED:
+        return "pretrained"
     if "format" in data:
         if data["format"] != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{fn}(): {where} expected format {CHECKPOINT_FORMAT!r} "
@@ -130,8 +134,9 @@ def load_checkpoint(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     data = read_checkpoint(source, map_location="cpu")
     if checkpoint_kind(data, where=_where(source), fn="load_checkpoint") != "training":
         raise CheckpointError(f"load_checkpoint(): {_where(source)} expected a torchlass "
-                              f"training checkpoint (format {CHECKPOINT_FORMAT!r}), got the "
-                              "DCASE 2024 baseline's (fine-tune from it with train.init_from)")
+                              f"training checkpoint (format {CHECKPOINT_FORMAT!r}) to resume, "
+                              "got a model without a training state (fine-tune from it with "
+                              "train.init_from)")
     return dict(data)
 
 
@@ -146,28 +151,30 @@ def load_weights_into(model: torch.nn.Module, weights: Mapping[str, Any], *, whe
 
 
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load weights for fine-tuning: a [`Trainer`][torchlass.recipes.Trainer] checkpoint or the
-    DCASE baseline's.
+    """Load weights for fine-tuning: a Trainer checkpoint, a pretrained folder or AudioSep's.
 
-    A torchlass training checkpoint's ``model`` entry is loaded strictly. The official
-    Lightning checkpoint or a bare ResUNet30 state_dict goes through
-    [`torchlass.checkpoints.load_dcase2024_baseline`][torchlass.checkpoints.load_dcase2024_baseline],
-    whose separator's weights are then loaded strictly, so ``model`` must have the baseline's
-    architecture.
+    A torchlass training checkpoint's ``model`` entry, or a pretrained folder's separator,
+    is loaded strictly. The official Lightning checkpoint or a bare ResUNet30 state_dict
+    goes through [`load_audiosep`][torchlass.checkpoints.load_audiosep] (16 or 32 kHz),
+    whose separator's weights are then loaded strictly, so ``model`` must have the
+    baseline's architecture.
 
     Raises:
         CheckpointError: in one line, if the file cannot be read (see
             [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]), is of neither
             kind, or its weights do not fit ``model``.
     """
-    from torchlass.checkpoints import load_dcase2024_baseline, read_checkpoint
+    from torchlass.checkpoints import load_audiosep, read_checkpoint
 
     data = read_checkpoint(path, map_location="cpu")
     where = _where(path)
-    if checkpoint_kind(data, where=where, fn="load_model_weights") == "training":
+    kind = checkpoint_kind(data, where=where, fn="load_model_weights")
+    if kind == "training":
         weights = data["model"]
+    elif kind == "pretrained":
+        weights = data["separator"].state_dict()
     else:
-        weights = load_dcase2024_baseline(data).state_dict()
+        weights = load_audiosep(data).state_dict()
     load_weights_into(model, weights, where=where, fn="load_model_weights")
 
 
