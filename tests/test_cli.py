@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import write_noise_wav
 
 from torchlass import __version__
 from torchlass.cli import main
@@ -44,10 +45,7 @@ def checkpoint(tmp_path_factory):
 
 
 def wav(path, seconds, rate, seed=0, channels=1):
-    rng = np.random.default_rng(seed)
-    data = (0.2 * rng.standard_normal((round(seconds * rate), channels))).astype(np.float32)
-    sf.write(path, data, rate, subtype="FLOAT")
-    return data
+    return write_noise_wav(path, seconds, rate, channels=channels, seed=seed, level=0.2)
 
 
 def run(capsys, *argv):

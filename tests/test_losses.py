@@ -9,6 +9,7 @@ import metric_references as ref
 import numpy as np
 import pytest
 import torch
+from helpers import np64, pair
 from hypothesis import given
 from hypothesis import strategies as st
 from torchmetrics.functional.audio import (
@@ -31,17 +32,6 @@ from torchlass.losses import (
 from torchlass.metrics import si_sdr, snr
 
 EPS64 = float(np.finfo(np.float64).eps)
-
-
-def pair(shape, seed=0, noise=0.5, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    target = torch.randn(shape, generator=g, dtype=torch.float64)
-    estimate = target + noise * torch.randn(shape, generator=g, dtype=torch.float64)
-    return estimate.to(dtype), target.to(dtype)
-
-
-def np64(x):
-    return x.detach().double().numpy()
 
 
 SNR_LOSSES = [

@@ -9,6 +9,7 @@ import metric_references as ref
 import numpy as np
 import pytest
 import torch
+from helpers import np64
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,10 +33,6 @@ def problem(batch, num_est, num_mix, length=64, seed=0, dtype=torch.float64):
     estimates = sources.gather(1, order.unsqueeze(-1).expand_as(sources))
     estimates = estimates + 0.3 * torch.randn(estimates.shape, generator=g, dtype=torch.float64)
     return estimates.to(dtype), mixtures.to(dtype)
-
-
-def np64(x):
-    return x.detach().double().numpy()
 
 
 @pytest.mark.parametrize(("num_est", "num_mix"), [(2, 2), (3, 2), (4, 2), (4, 3), (5, 2)])

@@ -9,6 +9,7 @@ import metric_references as ref
 import numpy as np
 import pytest
 import torch
+from helpers import np64
 from hypothesis import given
 from hypothesis import strategies as st
 from torchmetrics.functional.audio import (
@@ -30,10 +31,6 @@ def problem(batch, sources, length=64, seed=0, noise=0.5, dtype=torch.float64):
     estimates = targets.gather(1, order.unsqueeze(-1).expand_as(targets))
     estimates = estimates + noise * torch.randn(targets.shape, generator=g, dtype=torch.float64)
     return estimates.to(dtype), targets.to(dtype)
-
-
-def np64(x):
-    return x.detach().double().numpy()
 
 
 def si_snr_pair(eps):
