@@ -197,7 +197,8 @@ def _write(path, kind):
         return "the file is empty"
     if kind == "folder":
         path.mkdir()
-        return "it is a folder, expected a checkpoint file written by torch.save"
+        return ("it is a folder without config.json, expected a checkpoint file or a "
+                "save_pretrained folder")
     if kind == "text":
         path.write_text("model weights, honestly\n")
         return "not a checkpoint written by torch.save"
