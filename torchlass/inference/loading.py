@@ -45,7 +45,7 @@ def load_separator(checkpoint: str | os.PathLike, *, tokenizer: str | os.PathLik
         [`CachedTextEncoder`][torchlass.query.CachedTextEncoder].
 
     Raises:
-        FileNotFoundError: if a file or the tokenizer folder does not exist.
+        FileNotFoundError: if the tokenizer folder does not exist.
         CheckpointError: if a checkpoint cannot be read or has another layout.
         TorchlassError: if the tokenizer folder has no vocabulary files.
     """

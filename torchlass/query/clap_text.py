@@ -215,10 +215,11 @@ def load_clap_text_encoder(checkpoint: str | os.PathLike | Mapping, *,
         A [`ClapTextTower`][torchlass.query.ClapTextTower] in eval mode.
 
     Raises:
-        FileNotFoundError: if the checkpoint or the tokenizer folder does not exist.
+        FileNotFoundError: if the tokenizer folder does not exist.
         TorchlassError: if the tokenizer folder has no ``vocab.json`` or ``merges.txt``.
-        CheckpointError: if the checkpoint holds no usable text tower, or ``max_length``
-            exceeds its position table.
+        CheckpointError: if the checkpoint is missing or unreadable (see
+            [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]), holds no usable text
+            tower, or ``max_length`` exceeds its position table.
     """
     folder = _check_tokenizer_folder(tokenizer)
     state, default_length = read_text_tower_state(checkpoint)
