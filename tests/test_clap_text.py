@@ -162,5 +162,5 @@ def test_wrong_checkpoint_layouts(tmp_path, tokenizer_dir):
     with pytest.raises(CheckpointError, match=r"cannot read .*junk\.ckpt.*: not a checkpoint "
                                               r"written by torch\.save"):
         load_clap_text_encoder(tmp_path / "junk.ckpt", tokenizer=tokenizer_dir)
-    with pytest.raises(CheckpointError, match="none.ckpt': file not found"):
+    with pytest.raises(CheckpointError, match=r"none\.ckpt': file not found"):
         load_clap_text_encoder(tmp_path / "none.ckpt", tokenizer=tokenizer_dir)
