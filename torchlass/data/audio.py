@@ -20,14 +20,16 @@ import torch
 from torchlass.checks import check_ndim, check_positive_int, check_real_floating
 from torchlass.errors import ShapeError, TorchlassError
 
-__all__ = ["AudioFileError", "audio_info", "fit_length", "read_audio", "resample", "write_audio"]
+__all__ = ["AudioFileError", "audio_info", "fit_length", "import_soundfile", "read_audio", "resample",
+           "write_audio"]
 
 
 class AudioFileError(TorchlassError, OSError):
     """An audio file exists but cannot be read (corrupt or unsupported format)."""
 
 
-def _soundfile() -> Any:
+def import_soundfile() -> Any:
+    """The ``soundfile`` module (an optional dependency), or a one-line install hint."""
     try:
         import soundfile
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -48,7 +50,7 @@ def audio_info(path: str | Path) -> tuple[int, int]:
     if not path.is_file():
         raise FileNotFoundError(f"audio_info(): audio file not found: {str(path)!r}")
     try:
-        info = _soundfile().info(str(path))
+        info = import_soundfile().info(str(path))
     except RuntimeError as err:
         raise AudioFileError(f"audio_info(): cannot read {str(path)!r}: {err}") from err
     return int(info.frames), int(info.samplerate)
@@ -113,7 +115,7 @@ def read_audio(path: str | Path, *, sample_rate: int, mono: bool = True,
     if not path.is_file():
         raise FileNotFoundError(f"read_audio(): audio file not found: {str(path)!r}")
     try:
-        data, rate = _soundfile().read(str(path), dtype="float32", always_2d=True)
+        data, rate = import_soundfile().read(str(path), dtype="float32", always_2d=True)
     except RuntimeError as err:
         raise AudioFileError(f"read_audio(): cannot read {str(path)!r}: {err}") from err
     audio = torch.from_numpy(data.T.copy())
@@ -174,4 +176,4 @@ def write_audio(path: str | Path, x: torch.Tensor, sample_rate: int) -> None:
         )
     data = x.detach().cpu().float().reshape(-1 if x.dim() == 1 else x.shape[0], x.shape[-1])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    _soundfile().write(str(path), data.T.numpy(), sample_rate, subtype="FLOAT")
+    import_soundfile().write(str(path), data.T.numpy(), sample_rate, subtype="FLOAT")

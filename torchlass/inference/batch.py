@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from torchlass.checks import check_choice
-from torchlass.data.audio import _soundfile
+from torchlass.data.audio import import_soundfile
 from torchlass.errors import TorchlassError
 from torchlass.inference.files import (
     DTYPES,
@@ -77,7 +77,7 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 def _seconds(path: Path) -> float:
     try:
-        info = _soundfile().info(str(path))
+        info = import_soundfile().info(str(path))
         return info.frames / info.samplerate
     except Exception:  # reported when the file itself is separated
         return 0.0
@@ -137,7 +137,7 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
                    desc="separate", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
                    "[{elapsed}<{remaining}]{postfix}")
     claimed: dict[Path, Path] = {}  # output -> the input that writes it
-    expected_failures = (TorchlassError, OSError, _soundfile().SoundFileError)
+    expected_failures = (TorchlassError, OSError, import_soundfile().SoundFileError)
     try:
         for i, path in enumerate(files):
             names = [output_name(path, q, residual=r) for q in queries for r in (False, True)]

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from torchlass.checks import check_choice
-from torchlass.data.audio import AudioFileError, _soundfile
+from torchlass.data.audio import AudioFileError, import_soundfile
 from torchlass.errors import ShapeError, TorchlassError
 from torchlass.inference.stream import BlockResampler, ForwardReader
 from torchlass.query import TextEncoder, check_captions, embed_captions
@@ -132,7 +132,7 @@ class _Writers:
     """Output files written under temporary names and renamed once complete."""
 
     def __init__(self, paths: list[Path], rate: int, channels: int) -> None:
-        sf = _soundfile()
+        sf = import_soundfile()
         self.paths = paths
         self.parts = [p.with_name(p.name + ".part") for p in paths]
         self.files: list[Any] = []
@@ -158,7 +158,7 @@ def _open(path: Path, fn: str) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{fn}(): audio file not found: {str(path)!r}")
     try:
-        return _soundfile().SoundFile(str(path))
+        return import_soundfile().SoundFile(str(path))
     except (RuntimeError, OSError) as err:  # soundfile raises LibsndfileError (a RuntimeError)
         raise AudioFileError(f"{fn}(): cannot read {str(path)!r}: {err}") from None
 
@@ -252,7 +252,7 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
             def pull(n: int) -> np.ndarray:
                 try:
                     return stream.read(n, dtype="float32", always_2d=True)
-                except _soundfile().SoundFileError as err:  # a corrupt stretch of the file
+                except import_soundfile().SoundFileError as err:  # a corrupt stretch of the file
                     raise EOFError(f"reading failed: {err}") from None
             return pull
 
