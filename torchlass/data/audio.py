@@ -20,8 +20,8 @@ import torch
 from torchlass.checks import check_ndim, check_positive_int, check_real_floating
 from torchlass.errors import ShapeError, TorchlassError
 
-__all__ = ["AudioFileError", "audio_info", "fit_length", "import_soundfile", "read_audio", "resample",
-           "write_audio"]
+__all__ = ["AudioFileError", "audio_info", "fit_length", "import_soundfile", "read_audio",
+           "resample", "write_audio"]
 
 
 class AudioFileError(TorchlassError, OSError):
