@@ -30,6 +30,7 @@ from torchlass.errors import (
     check_finite as _check_finite,
 )
 from torchlass.stft._nola import Layout, cached_envelope_minimum
+from torchlass.stft.dft import analysis_basis, is_tracing, istft_dft, stft_dft, synthesis_basis
 
 __all__ = ["ISTFT", "STFT", "WINDOWS", "istft", "make_window", "stft"]
 
@@ -359,6 +360,10 @@ class STFT(nn.Module):
         center: centre the frames (pad ``n_fft // 2`` on both sides).
         pad_mode: padding mode used with ``center``.
         check_finite: reject NaN/Inf input.
+        exportable: compute the transform as a strided convolution
+            (:func:`~torchlass.stft.dft.stft_dft`), which ONNX and :func:`torch.export.export`
+            graphs can hold; the ``exportable`` attribute switches it later. Same values to
+            float32 rounding.
 
     Shape:
         input ``(..., time)``; output complex ``(..., n_fft // 2 + 1, frames)``.
@@ -373,7 +378,7 @@ class STFT(nn.Module):
     def __init__(
         self, n_fft: int, hop_length: int, win_length: int | None = None,
         window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
-        *, check_finite: bool = True,
+        *, check_finite: bool = True, exportable: bool = False,
     ) -> None:
         super().__init__()
         win = _check_config("STFT", n_fft, hop_length, win_length)
@@ -382,9 +387,14 @@ class STFT(nn.Module):
         self.center, self.pad_mode, self.check_finite = center, pad_mode, check_finite
         w = _resolve_window("STFT", window, win, torch.float32, torch.device("cpu"))
         self.register_buffer("window", w.clone(), persistent=False)
+        self.exportable = exportable
+        self.register_buffer("dft_basis", analysis_basis(w, n_fft).float(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return :func:`stft` of ``x`` with this module's options."""
+        if self.exportable:
+            return stft_dft(x, self.dft_basis, hop_length=self.hop_length, center=self.center,
+                            pad_mode=self.pad_mode, check_finite=self.check_finite)
         return stft(
             x, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
             window=self.window, center=self.center, pad_mode=self.pad_mode,
@@ -407,6 +417,8 @@ class ISTFT(nn.Module):
         center: the spectrogram was computed with centred frames.
         pad_mode: accepted for symmetry with :class:`STFT`; the inverse does not pad.
         check_finite: reject NaN/Inf input.
+        exportable: compute the inverse as a transposed convolution divided by an in-graph
+            window envelope (:func:`~torchlass.stft.dft.istft_dft`); see :class:`STFT`.
 
     Shape:
         input complex ``(..., n_fft // 2 + 1, frames)``; output ``(..., length)``.
@@ -422,7 +434,7 @@ class ISTFT(nn.Module):
     def __init__(
         self, n_fft: int, hop_length: int, win_length: int | None = None,
         window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
-        *, check_finite: bool = True,
+        *, check_finite: bool = True, exportable: bool = False,
     ) -> None:
         super().__init__()
         win = _check_config("ISTFT", n_fft, hop_length, win_length)
@@ -431,9 +443,18 @@ class ISTFT(nn.Module):
         self.center, self.check_finite = center, check_finite
         w = _resolve_window("ISTFT", window, win, torch.float32, torch.device("cpu"))
         self.register_buffer("window", w.clone(), persistent=False)
+        self.exportable = exportable
+        self.register_buffer("dft_basis", synthesis_basis(w, n_fft).float(), persistent=False)
 
     def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Return :func:`istft` of ``spec`` with this module's options."""
+        if self.exportable:
+            if not is_tracing():  # the envelope is floored in the graph: refuse NOLA here
+                frames = spec.shape[-1]
+                layout = (self.n_fft, self.hop_length, frames, self.center, length)
+                _check_nola("ISTFT", self.window, self.window, layout)
+            return istft_dft(spec, self.dft_basis, self.window, hop_length=self.hop_length,
+                             center=self.center, length=length, check_finite=self.check_finite)
         return istft(
             spec, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
             window=self.window, center=self.center, length=length,
