@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from tests.test_docs import run_page
 from torchlass import Separator
+from torchlass.cli import main
 from torchlass.errors import ShapeError, TorchlassError
 from torchlass.export import (
     OPSET,
@@ -221,6 +222,27 @@ def test_onnxruntime_equals_eager_for_the_full_baseline(tmp_path):
         with torch.no_grad():
             ref = sep(mixture, condition)
         assert float((runner(mixture, condition) - ref).abs().max()) < 1e-4
+
+
+@pytest.mark.slow
+def test_cli_export_writes_graph_program_and_embeddings(tmp_path, capsys):
+    captions = tmp_path / "queries.txt"
+    captions.write_text("a dog barking\n\nrain on a roof\n", encoding="utf-8")
+    options = ["model.condition_size=8", "model.n_fft=256", "model.hop_length=64",
+               "model.stem_width=4", "model.widths=4", "model.pools=2x2",
+               "query.encoder=hashed"]
+    argv = ["export", "--config", "srpol_system1", "--output", str(tmp_path / "m.onnx"),
+            "--program", str(tmp_path / "m.pt2"), "--captions", str(captions),
+            "--embeddings", str(tmp_path / "q.npy")]
+    assert main([*argv, *(a for o in options for a in ("--set", o))]) == 0
+    assert np.load(tmp_path / "q.npy").shape == (2, 8)
+    program = torch.export.load(tmp_path / "m.pt2")
+    runner = OnnxSeparator(tmp_path / "m.onnx")
+    mixture, condition = torch.randn(2, 1, 4001), torch.randn(2, 8)
+    torch.testing.assert_close(runner(mixture, condition),
+                               program.module()(mixture, condition), rtol=0, atol=1e-4)
+    assert main(["export", "--config", "baseline"]) == 1
+    assert "nothing to write" in capsys.readouterr().err
 
 
 # --- the deployment guide --------------------------------------------------------------------
