@@ -11,6 +11,9 @@ marked slow.
 
 from __future__ import annotations
 
+import doctest
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -130,6 +133,16 @@ def test_save_embeddings_writes_the_encoder_rows(tmp_path):
     assert path.name == "q.npy"
     np.testing.assert_array_equal(np.load(path), encoder(["a dog barking",
                                                           "rain on a roof"]).numpy())
+
+
+@pytest.mark.parametrize("name", [
+    "torchlass.stft.dft", "torchlass.export.mode", "torchlass.export.embeddings",
+    pytest.param("torchlass.export.program", marks=pytest.mark.slow),
+])
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # --- every preset: torch.export and ONNX against eager --------------------------------------

@@ -69,13 +69,13 @@ def analysis_basis(window: torch.Tensor, n_fft: int) -> torch.Tensor:
         ``window``: ``(win_length,)``; output: ``(2 * bins, 1, n_fft)``.
 
     Examples:
-        >>> analysis_basis(torch.ones(4), 4)[:, 0]
+        >>> analysis_basis(torch.ones(4), 4)[:, 0].round(decimals=12) + 0.0
         tensor([[ 1.,  1.,  1.,  1.],
-                [ 1.,  0., -1., -0.],
+                [ 1.,  0., -1.,  0.],
                 [ 1., -1.,  1., -1.],
-                [-0., -0., -0., -0.],
-                [-0., -1., -0.,  1.],
-                [-0., -0., -0.,  0.]], dtype=torch.float64)
+                [ 0.,  0.,  0.,  0.],
+                [ 0., -1.,  0.,  1.],
+                [ 0.,  0.,  0.,  0.]], dtype=torch.float64)
     """
     w = _padded_window(window, n_fft)
     phase = _phases(n_fft)
