@@ -38,17 +38,17 @@ def is_tracing() -> bool:
 def _padded_window(window: torch.Tensor, n_fft: int) -> torch.Tensor:
     """``window`` in float64, zero-padded on both sides to ``n_fft`` (as torch.stft does)."""
     left = (n_fft - window.shape[0]) // 2
-    return F.pad(window.detach().to("cpu", torch.float64), (left, n_fft - window.shape[0] - left))
+    return F.pad(window.detach().to(torch.float64), (left, n_fft - window.shape[0] - left))
 
 
-def _phases(n_fft: int) -> torch.Tensor:
+def _phases(n_fft: int, device: torch.device) -> torch.Tensor:
     """``2 pi k n / n_fft`` for ``k <= n_fft // 2`` and ``n < n_fft``, reduced modulo 2 pi.
 
     ``k n`` is reduced modulo ``n_fft`` in integers first, so every angle is exact to
     float64 rounding whatever the size.
     """
-    k = torch.arange(n_fft // 2 + 1, dtype=torch.int64)[:, None]
-    n = torch.arange(n_fft, dtype=torch.int64)[None, :]
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.int64, device=device)[:, None]
+    n = torch.arange(n_fft, dtype=torch.int64, device=device)[None, :]
     return (k * n % n_fft).to(torch.float64) * (2 * math.pi / n_fft)
 
 
@@ -63,7 +63,7 @@ def analysis_basis(window: torch.Tensor, n_fft: int) -> torch.Tensor:
         n_fft: DFT size in samples.
 
     Returns:
-        float64 kernels on the CPU; cast them to the compute dtype once.
+        float64 kernels on the window's device; cast them to the compute dtype once.
 
     Shape:
         ``window``: ``(win_length,)``; output: ``(2 * bins, 1, n_fft)``.
@@ -78,7 +78,7 @@ def analysis_basis(window: torch.Tensor, n_fft: int) -> torch.Tensor:
                 [ 0.,  0.,  0.,  0.]], dtype=torch.float64)
     """
     w = _padded_window(window, n_fft)
-    phase = _phases(n_fft)
+    phase = _phases(n_fft, w.device)
     return torch.cat([w * phase.cos(), -w * phase.sin()])[:, None, :]
 
 
@@ -95,14 +95,14 @@ def synthesis_basis(window: torch.Tensor, n_fft: int) -> torch.Tensor:
         n_fft: DFT size in samples.
 
     Returns:
-        float64 kernels on the CPU.
+        float64 kernels on the window's device.
 
     Shape:
         ``window``: ``(win_length,)``; output: ``(2 * bins, 1, n_fft)``.
     """
     w = _padded_window(window, n_fft)
-    phase = _phases(n_fft)
-    weight = torch.full((n_fft // 2 + 1, 1), 2.0, dtype=torch.float64)
+    phase = _phases(n_fft, w.device)
+    weight = torch.full((n_fft // 2 + 1, 1), 2.0, dtype=torch.float64, device=w.device)
     weight[0] = 1.0
     if n_fft % 2 == 0:
         weight[-1] = 1.0
