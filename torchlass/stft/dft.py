@@ -122,7 +122,7 @@ def stft_dft(
     """:func:`~torchlass.stft.stft` as one strided convolution with :func:`analysis_basis`.
 
     Args:
-        x: real signal, float32 or float64 (the basis is cast to its dtype).
+        x: real signal (the basis is cast to its dtype; float16/bfloat16 run in float32).
         basis: kernels from :func:`analysis_basis`, ``(2 * bins, 1, n_fft)``.
         hop_length: frame step in samples.
         center: pad ``n_fft // 2`` samples on both sides first.
@@ -130,7 +130,7 @@ def stft_dft(
         check_finite: reject NaN/Inf in ``x`` (skipped inside a compile or export trace).
 
     Returns:
-        Complex spectrogram of ``x``'s precision.
+        Complex spectrogram: complex128 for float64 input, complex64 otherwise.
 
     Shape:
         ``x``: ``(..., time)``; output: ``(..., bins, frames)``, ``frames = 1 + (time +
@@ -162,6 +162,8 @@ def stft_dft(
         check_min_length(x, fn, "x", max(n_fft - 2 * pad, 1), why="one frame of n_fft samples")
     if check_finite and not is_tracing():
         _check_finite(x, fn, "x")
+    if x.dtype in (torch.float16, torch.bfloat16):  # as stft(): half precision in float32
+        x = x.float()
     *batch, time = x.shape
     # Explicit sizes rather than -1: an inferred size costs a divisibility guard that
     # torch.export cannot prove for a symbolic number of frames.
