@@ -218,6 +218,43 @@ def _separate(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    from torchlass.export import export_onnx, export_program, save_embeddings
+    from torchlass.recipes.model import build_separator, build_text_encoder
+
+    if bool(args.captions) != bool(args.embeddings):
+        raise TorchlassError("export: --captions and --embeddings go together")
+    if not (args.output or args.program or args.captions):
+        raise TorchlassError("export: nothing to write: give --output, --program or "
+                             "--captions with --embeddings")
+    if args.checkpoint:
+        from torchlass.recipes.inference import load_for_inference
+
+        loaded = load_for_inference(args.checkpoint, clap_checkpoint=args.clap_checkpoint)
+        separator, encoder = loaded.separator, loaded.encoder
+    else:  # a configuration's freshly initialised model (to try the deployment path)
+        config = _load_train_config(args)
+        separator = build_separator(config.model).eval()
+        encoder = None
+    program = export_program(separator)
+    if args.program:
+        torch.export.save(program, args.program)
+        print(f"wrote {args.program} (torch.export program)")
+    if args.output:
+        export_onnx(separator, args.output, program=program)
+        print(f"wrote {args.output} (ONNX graph)")
+    if args.captions:
+        captions = [line.strip() for line in Path(args.captions).read_text(
+            encoding="utf-8").splitlines() if line.strip()]
+        if encoder is None:
+            encoder = build_text_encoder(config.query, dim=config.model.condition_size)
+        path = save_embeddings(encoder, captions, args.embeddings)
+        print(f"wrote {path} ({len(captions)} query embeddings)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``torchlass`` command."""
     parser = argparse.ArgumentParser(
@@ -318,6 +355,24 @@ def build_parser() -> argparse.ArgumentParser:
                           help=argparse.SUPPRESS)  # kept for old scripts: always resampled
     separate.add_argument("--no-progress", action="store_true", help="no progress bar")
     separate.set_defaults(func=_separate)
+
+    export = commands.add_parser(
+        "export", help="write ONNX / torch.export graphs of a separator and query embeddings",
+        description="Export a separator (a checkpoint, or a configuration's untrained model) "
+                    "to ONNX and/or a torch.export program with dynamic batch and time, and "
+                    "save the embeddings of a caption list for the deployed graph.")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="torchlass training checkpoint or the DCASE "
+                                             "baseline's")
+    source.add_argument("--config", help="configuration name or TOML file (random weights)")
+    export.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a field of --config (repeatable)")
+    export.add_argument("--output", help="ONNX file to write")
+    export.add_argument("--program", help="torch.export program (.pt2) to write")
+    export.add_argument("--captions", help="text file of queries, one per line")
+    export.add_argument("--embeddings", help=".npy file for the queries' embeddings")
+    export.add_argument("--clap-checkpoint", help="LAION-CLAP checkpoint file")
+    export.set_defaults(func=_export)
     return parser
 
 

@@ -30,6 +30,7 @@ from torchlass.checks import (
 from torchlass.checks import check_finite as _check_finite
 from torchlass.errors import DTypeError, ShapeError, ValueRangeError
 from torchlass.stft._nola import Layout, cached_envelope_minimum
+from torchlass.stft.dft import analysis_basis, is_tracing, istft_dft, stft_dft, synthesis_basis
 
 __all__ = ["ISTFT", "STFT", "WINDOWS", "istft", "make_window", "stft"]
 
@@ -353,24 +354,51 @@ def istft(
 
 
 class _WindowedTransform(nn.Module):
-    """Holds the window as a non-persistent buffer that stays exact in the buffer's dtype.
+    """The options, window and exportable DFT basis that `STFT` and `ISTFT` share.
 
-    A float32 window cast to float64 keeps its float32 rounding (5e-8 off the float64
-    window), so a float64 copy of the window is kept beside the buffer and the buffer is
-    rebuilt from it whenever the module is moved or cast (``.to``, ``.double()``, ...).
+    The window is a non-persistent buffer that stays exact in the buffer's dtype: a float32
+    window cast to float64 keeps its float32 rounding (5e-8 off the float64 window), so a
+    float64 copy is kept beside the buffer and the buffer is rebuilt from it whenever the
+    module is moved or cast (``.to``, ``.double()``, ...). The convolution kernels of the
+    exportable path (``dft_basis``) are built the same way, only while ``exportable`` is set
+    (33 MB in float32 for a 2048-point transform, which eager use should not carry).
     """
 
     window: torch.Tensor
+    dft_basis: torch.Tensor | None
+    #: ``(window, n_fft) -> float64 kernels`` of the exportable path.
+    _basis: Callable[[torch.Tensor, int], torch.Tensor]
 
-    def _init_window(self, fn: str, window: str | torch.Tensor, win_length: int) -> None:
-        exact = _resolve_window(fn, window, win_length, torch.float64, torch.device("cpu"))
+    def __init__(self, fn: str, n_fft: int, hop_length: int, win_length: int | None,
+                 window: str | torch.Tensor, center: bool, pad_mode: str, check_finite: bool,
+                 exportable: bool) -> None:
+        super().__init__()
+        win = _check_config(fn, n_fft, hop_length, win_length)
+        check_choice(pad_mode, fn, "pad_mode", PAD_MODES)
+        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win
+        self.center, self.pad_mode, self.check_finite = center, pad_mode, check_finite
+        exact = _resolve_window(fn, window, win, torch.float64, torch.device("cpu"))
         self._exact_window = exact.clone()  # a plain attribute: no cast or move touches it
         self.register_buffer("window", exact.float(), persistent=False)
+        self.register_buffer("dft_basis", None, persistent=False)
+        self.exportable = exportable
+
+    @property
+    def exportable(self) -> bool:
+        """Whether ``forward`` takes the convolution path (ONNX / ``torch.export``)."""
+        return self.dft_basis is not None
+
+    @exportable.setter
+    def exportable(self, value: bool) -> None:
+        basis = type(self)._basis(self._exact_window, self.n_fft) if value else None
+        self.dft_basis = None if basis is None else basis.to(self.window)
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor],
                recurse: bool = True) -> _WindowedTransform:
         super()._apply(fn, recurse)
         self.window = self._exact_window.to(device=self.window.device, dtype=self.window.dtype)
+        if self.dft_basis is not None:
+            self.exportable = True  # rebuilt from the exact window in the new dtype
         return self
 
 
@@ -391,6 +419,10 @@ class STFT(_WindowedTransform):
         center: centre the frames (pad ``n_fft // 2`` on both sides).
         pad_mode: padding mode used with ``center``.
         check_finite: reject NaN/Inf input.
+        exportable: compute the transform as a strided convolution
+            (:func:`~torchlass.stft.dft.stft_dft`), which ONNX and :func:`torch.export.export`
+            graphs can hold; the ``exportable`` attribute switches it later. Same values to
+            float32 rounding.
 
     Shape:
         input ``(..., time)``; output complex ``(..., n_fft // 2 + 1, frames)``.
@@ -400,20 +432,21 @@ class STFT(_WindowedTransform):
         torch.Size([3, 1, 257, 32])
     """
 
+    _basis = staticmethod(analysis_basis)
+
     def __init__(
         self, n_fft: int, hop_length: int, win_length: int | None = None,
         window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
-        *, check_finite: bool = True,
+        *, check_finite: bool = True, exportable: bool = False,
     ) -> None:
-        super().__init__()
-        win = _check_config("STFT", n_fft, hop_length, win_length)
-        check_choice(pad_mode, "STFT", "pad_mode", PAD_MODES)
-        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win
-        self.center, self.pad_mode, self.check_finite = center, pad_mode, check_finite
-        self._init_window("STFT", window, win)
+        super().__init__("STFT", n_fft, hop_length, win_length, window, center, pad_mode,
+                         check_finite, exportable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return [`stft`][torchlass.stft.stft] of ``x`` with this module's options."""
+        if self.dft_basis is not None:
+            return stft_dft(x, self.dft_basis, hop_length=self.hop_length, center=self.center,
+                            pad_mode=self.pad_mode, check_finite=self.check_finite)
         return stft(
             x, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
             window=self.window, center=self.center, pad_mode=self.pad_mode,
@@ -441,6 +474,8 @@ class ISTFT(_WindowedTransform):
         pad_mode: accepted for symmetry with [`STFT`][torchlass.stft.STFT]; the inverse does not
             pad.
         check_finite: reject NaN/Inf input.
+        exportable: compute the inverse as a transposed convolution divided by an in-graph
+            window envelope (:func:`~torchlass.stft.dft.istft_dft`); see :class:`STFT`.
 
     Shape:
         input complex ``(..., n_fft // 2 + 1, frames)``; output ``(..., length)``.
@@ -451,20 +486,25 @@ class ISTFT(_WindowedTransform):
         torch.Size([3, 4000])
     """
 
+    _basis = staticmethod(synthesis_basis)
+
     def __init__(
         self, n_fft: int, hop_length: int, win_length: int | None = None,
         window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
-        *, check_finite: bool = True,
+        *, check_finite: bool = True, exportable: bool = False,
     ) -> None:
-        super().__init__()
-        win = _check_config("ISTFT", n_fft, hop_length, win_length)
-        check_choice(pad_mode, "ISTFT", "pad_mode", PAD_MODES)
-        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win
-        self.center, self.check_finite = center, check_finite
-        self._init_window("ISTFT", window, win)
+        super().__init__("ISTFT", n_fft, hop_length, win_length, window, center, pad_mode,
+                         check_finite, exportable)
 
     def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Return [`istft`][torchlass.stft.istft] of ``spec`` with this module's options."""
+        if self.dft_basis is not None:
+            if not is_tracing():  # the envelope is floored in the graph: refuse NOLA here
+                frames = spec.shape[-1]
+                layout = (self.n_fft, self.hop_length, frames, self.center, length)
+                _check_nola("ISTFT", self.window, self.window, layout)
+            return istft_dft(spec, self.dft_basis, self.window, hop_length=self.hop_length,
+                             center=self.center, length=length, check_finite=self.check_finite)
         return istft(
             spec, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
             window=self.window, center=self.center, length=length,

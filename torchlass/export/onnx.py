@@ -1,0 +1,82 @@
+"""ONNX graphs of a separator: waveform and query embedding in, separated waveform out.
+
+:func:`export_onnx` converts the :func:`~torchlass.export.export_program` of a separator
+with the ``torch.onnx`` exporter (which needs the ``onnx`` and ``onnxscript`` packages:
+``pip install torchlass[export]``). The graph maps ``mixture`` float32 ``(batch, channels,
+time)`` and ``condition`` float32 ``(batch, condition_size)`` to ``estimate`` float32
+``(batch, [sources,] channels, time)``, with batch and time dynamic. The STFT and its
+inverse are convolutions (:mod:`torchlass.stft.dft`) and the inverse's window envelope is
+computed in the graph for the length that comes in.
+
+Opset 18 is the target: it is the opset the exporter's operator library is written for
+(a lower one would go through a version converter that may fail), it has every operator
+the graph uses (``Conv``/``ConvTranspose``, ``Pad`` with reflection and negative pads,
+``ReduceMean`` with axes as an input), and onnxruntime has run it since 1.14 (2023). The
+graph does not use ONNX's own ``STFT`` (opset 17), which has no inverse.
+"""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from torchlass.export.program import export_program, export_signature
+
+__all__ = ["INPUT_NAMES", "OPSET", "OUTPUT_NAMES", "export_onnx"]
+
+OPSET = 18
+"""ONNX opset of the exported graphs (see the module description for why)."""
+INPUT_NAMES = ("mixture", "condition")
+OUTPUT_NAMES = ("estimate",)
+
+
+def export_onnx(separator: nn.Module, path: str | Path, *,
+                program: Any = None, optimize: bool = True, check: bool = True) -> Path:
+    """Write the ONNX graph of ``separator`` to ``path`` (opset :data:`OPSET`).
+
+    The graph's metadata (``custom_metadata_map`` in onnxruntime) records the
+    :class:`~torchlass.export.ExportSignature`: ``sample_rate``, ``channels``,
+    ``num_sources``, ``condition_size``, ``min_length`` and ``align`` (the chunk grid a
+    chunked run uses), all as decimal strings.
+
+    Args:
+        separator: a :class:`~torchlass.Separator` (any preset); left as it was.
+        path: the ``.onnx`` file to write (its folder must exist).
+        program: the separator's :func:`~torchlass.export.export_program`, if already
+            traced (saves tracing it again).
+        optimize: let the exporter fold constants and remove redundant nodes.
+        check: run :func:`onnx.checker.check_model` on the written file.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        TorchlassError: ``separator`` is not a torchlass Separator.
+        ImportError: ``onnx`` or ``onnxscript`` is not installed.
+    """
+    import torch
+
+    # The exporter's translation of ``//`` on sizes is ONNX Div, which truncates toward
+    # zero; the U-Net's frame padding is a ceiling division, -(-frames // factor).
+    from torchlass.export._onnx_ops import floordiv
+
+    signature = export_signature(separator)
+    if program is None:
+        program = export_program(separator)
+    onnx_program = torch.onnx.export(
+        program, dynamo=True, opset_version=OPSET, input_names=list(INPUT_NAMES),
+        output_names=list(OUTPUT_NAMES), optimize=optimize, verbose=False,
+        custom_translation_table={operator.floordiv: floordiv},
+    )
+    onnx_program.model.metadata_props.update(
+        {key: str(value) for key, value in vars(signature).items()})
+    path = Path(path)
+    onnx_program.save(path)
+    if check:
+        import onnx
+
+        onnx.checker.check_model(str(path), full_check=True)
+    return path

@@ -1,0 +1,96 @@
+"""Run an exported ONNX separator with onnxruntime, in chunks like the eager one.
+
+:class:`OnnxSeparator` wraps an onnxruntime session of a graph from
+:func:`~torchlass.export.export_onnx`: calling it maps tensors to tensors like the
+separator it came from, so :func:`torchlass.separate` chunks it with the same cross-fade,
+and its :meth:`~OnnxSeparator.separate` reads the chunk grid from the graph's metadata as
+:meth:`torchlass.Separator.separate` reads it from the modules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchlass.errors import ShapeError
+from torchlass.separator import separate
+
+__all__ = ["OnnxSeparator", "session_options"]
+
+
+def session_options(threads: int | None = None) -> Any:
+    """onnxruntime session options for this graph: every graph optimisation, sequential.
+
+    Args:
+        threads: intra-op threads (default: onnxruntime's choice, one per core).
+
+    Returns:
+        An ``onnxruntime.SessionOptions``.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
+class OnnxSeparator:
+    """An ONNX separator graph behind the call signature of :class:`~torchlass.Separator`.
+
+    Args:
+        path: ``.onnx`` file written by :func:`~torchlass.export.export_onnx`.
+        threads: intra-op threads of the session (default: onnxruntime's choice).
+        providers: onnxruntime execution providers, in order of preference.
+
+    Attributes:
+        session: the ``onnxruntime.InferenceSession``.
+        sample_rate, channels, num_sources, condition_size, min_length, align: read from
+            the graph's metadata (see :func:`~torchlass.export.export_onnx`).
+
+    Shape:
+        - mixture: ``(batch, channels, time)``, ``time >= min_length``
+        - condition: ``(batch, condition_size)``
+        - output: ``(batch, channels, time)``, or ``(batch, sources, channels, time)``
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None,
+                 providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(path), session_options(threads),
+                                            providers=list(providers))
+        meta = self.session.get_modelmeta().custom_metadata_map
+        for key in ("sample_rate", "channels", "num_sources", "condition_size",
+                    "min_length", "align"):
+            setattr(self, key, int(meta[key]))
+
+    def __call__(self, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Run the graph on float32 copies of the inputs; the output is on their device."""
+        if mixture.dim() != 3 or mixture.shape[-1] < self.min_length:
+            raise ShapeError(
+                f"OnnxSeparator(): argument 'mixture' expected (batch, channels, time) with "
+                f"time >= {self.min_length} samples, got shape {tuple(mixture.shape)}"
+            )
+        feeds = {"mixture": mixture.detach().float().cpu().numpy(),
+                 "condition": condition.detach().float().cpu().numpy()}
+        (estimate,) = self.session.run(None, feeds)
+        return torch.from_numpy(estimate).to(mixture.device)
+
+    def separate(self, mixture: torch.Tensor, condition: torch.Tensor, *,
+                 chunk_seconds: float = 10.0, overlap_seconds: float = 1.0,
+                 residual: bool = False) -> torch.Tensor:
+        """:func:`torchlass.separate` of this graph, as :meth:`torchlass.Separator.separate`.
+
+        Chunks start on multiples of the graph's ``align`` samples, so a chunked run
+        equals the eager separator's chunked run.
+        """
+        return separate(self, mixture, condition,
+                        chunk_length=round(chunk_seconds * self.sample_rate),
+                        overlap=round(overlap_seconds * self.sample_rate), align=self.align,
+                        residual=residual)
