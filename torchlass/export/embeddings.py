@@ -2,8 +2,9 @@
 
 An exported separator takes the ``(batch, condition_size)`` embedding, not the caption:
 the text encoder (CLAP's text tower, hundreds of MB) stays out of the graph. A service
-with a fixed set of queries embeds them once with :func:`save_embeddings` and ships the
-``.npy`` file next to the ``.onnx`` one.
+with a fixed set of queries embeds them once with
+[`save_embeddings`][torchlass.export.save_embeddings] and ships the ``.npy`` file next to the
+``.onnx`` one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def save_embeddings(encoder: TextEncoder, captions: Sequence[str], path: str | P
     ``condition`` input (``numpy.load(path)[i:i + 1]`` for one query).
 
     Args:
-        encoder: any :class:`~torchlass.query.TextEncoder` (CLAP for the baseline's
+        encoder: any [`TextEncoder`][torchlass.query.TextEncoder] (CLAP for the baseline's
             weights).
         captions: the text queries, at least one.
         path: the file to write (``numpy.save`` appends ``.npy`` if missing).

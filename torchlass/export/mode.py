@@ -1,11 +1,12 @@
 """Put a separator in its exportable form for the length of a ``with`` block.
 
-:func:`exportable` switches every module with an ``exportable`` attribute (the
-:class:`~torchlass.stft.STFT` and :class:`~torchlass.stft.ISTFT` front-end) to its
+[`exportable`][torchlass.export.exportable] switches every module with an ``exportable`` attribute
+(the [`STFT`][torchlass.stft.STFT] and [`ISTFT`][torchlass.stft.ISTFT] front-end) to its
 convolution path and the separator to eval mode, and restores both afterwards: the eager,
-compiled and exported models are one set of modules and weights. :class:`ComplexViews`
-records the one complex operation the ONNX exporter cannot translate (``unsqueeze`` of a
-complex tensor, used by the mask heads) as the equivalent ``view``.
+compiled and exported models are one set of modules and weights.
+[`ComplexViews`][torchlass.export.mode.ComplexViews] records the one complex operation the ONNX
+exporter cannot translate (``unsqueeze`` of a complex tensor, used by the mask heads) as the
+equivalent ``view``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def exportable(module: nn.Module) -> Iterator[nn.Module]:
     """Inside the block, ``module`` runs its exportable front-end in eval mode.
 
     Args:
-        module: a separator (or any module holding :class:`~torchlass.stft.STFT` /
-            :class:`~torchlass.stft.ISTFT`).
+        module: a separator (or any module holding [`STFT`][torchlass.stft.STFT] /
+            [`ISTFT`][torchlass.stft.ISTFT]).
 
     Yields:
         ``module`` itself, switched; its flags and training mode are restored on exit.

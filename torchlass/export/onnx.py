@@ -1,12 +1,13 @@
 """ONNX graphs of a separator: waveform and query embedding in, separated waveform out.
 
-:func:`export_onnx` converts the :func:`~torchlass.export.export_program` of a separator
-with the ``torch.onnx`` exporter (which needs the ``onnx`` and ``onnxscript`` packages:
-``pip install torchlass[export]``). The graph maps ``mixture`` float32 ``(batch, channels,
-time)`` and ``condition`` float32 ``(batch, condition_size)`` to ``estimate`` float32
-``(batch, [sources,] channels, time)``, with batch and time dynamic. The STFT and its
-inverse are convolutions (:mod:`torchlass.stft.dft`) and the inverse's window envelope is
-computed in the graph for the length that comes in.
+[`export_onnx`][torchlass.export.export_onnx] converts the
+[`export_program`][torchlass.export.export_program] of a separator with the ``torch.onnx`` exporter
+(which needs the ``onnx`` and ``onnxscript`` packages: ``pip install torchlass[export]``). The graph
+maps ``mixture`` float32 ``(batch, channels, time)`` and ``condition`` float32
+``(batch, condition_size)`` to ``estimate`` float32 ``(batch, [sources,] channels, time)``, with
+batch and time dynamic. The STFT and its inverse are convolutions
+([`torchlass.stft.dft`][torchlass.stft.dft]) and the inverse's window envelope is computed in the
+graph for the length that comes in.
 
 Opset 18 is the target: it is the opset the exporter's operator library is written for
 (a lower one would go through a version converter that may fail), it has every operator
@@ -35,23 +36,23 @@ OUTPUT_NAMES = ("estimate",)
 
 def export_onnx(separator: nn.Module, path: str | Path, *,
                 program: Any = None, optimize: bool = True, check: bool = True) -> Path:
-    """Write the ONNX graph of ``separator`` to ``path`` (opset :data:`OPSET`).
+    """Write the ONNX graph of ``separator`` to ``path`` (opset [`OPSET`][torchlass.export.OPSET]).
 
     The graph's metadata (``custom_metadata_map`` in onnxruntime) records the
-    :class:`~torchlass.export.ExportSignature`: ``sample_rate``, ``channels``,
+    [`ExportSignature`][torchlass.export.ExportSignature]: ``sample_rate``, ``channels``,
     ``num_sources``, ``condition_size``, ``min_length`` and ``align`` (the chunk grid a
     chunked run uses), all as decimal strings.
 
     Args:
-        separator: a :class:`~torchlass.Separator` (any preset); left as it was.
+        separator: a [`Separator`][torchlass.separator.Separator] (any preset); left as it was.
         path: the ``.onnx`` file to write (its folder must exist).
-        program: the separator's :func:`~torchlass.export.export_program`, if already
+        program: the separator's [`export_program`][torchlass.export.export_program], if already
             traced (saves tracing it again).
         optimize: let the exporter fold constants and remove redundant nodes.
-        check: run :func:`onnx.checker.check_model` on the written file.
+        check: run `onnx.checker.check_model` on the written file.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `Path`.
 
     Raises:
         TorchlassError: ``separator`` is not a torchlass Separator.

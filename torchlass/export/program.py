@@ -1,10 +1,11 @@
 """``torch.export`` of a separator with dynamic batch and time.
 
-:func:`export_program` traces a :class:`~torchlass.Separator` in its exportable form
-(:func:`~torchlass.export.exportable`) into a :class:`torch.export.ExportedProgram` whose
-batch and time dimensions stay symbolic: one program serves every length from one frame-pooling
-block up. The program holds the separator's own weights and buffers; running it equals
-the eager model to float32 rounding.
+[`export_program`][torchlass.export.export_program] traces a
+[`Separator`][torchlass.separator.Separator] in its exportable form
+([`exportable`][torchlass.export.exportable]) into a `torch.export.ExportedProgram` whose batch and
+time dimensions stay symbolic: one program serves every length from one frame-pooling block up. The
+program holds the separator's own weights and buffers; running it equals the eager model to float32
+rounding.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class ExportSignature:
         min_length: shortest input in samples: one full frame of ``n_fft`` and one
             frame-pooling block of ``align`` (0.32 s for the baseline).
         align: chunk starts a chunked run should use (hop times the network's frame
-            pooling factor), as :meth:`torchlass.Separator.separate` does.
+            pooling factor), as
+            [`torchlass.Separator.separate`][torchlass.separator.Separator.separate] does.
     """
 
     sample_rate: int
@@ -44,7 +46,8 @@ class ExportSignature:
 
 
 def export_signature(separator: nn.Module) -> ExportSignature:
-    """Read the :class:`ExportSignature` of a :class:`~torchlass.Separator`.
+    """Read the [`ExportSignature`][torchlass.export.ExportSignature] of a
+    [`Separator`][torchlass.separator.Separator].
 
     Raises:
         TorchlassError: the separator has no ``n_fft``/``hop_length`` on its STFT or no
@@ -68,24 +71,24 @@ def export_signature(separator: nn.Module) -> ExportSignature:
 
 
 def export_program(separator: nn.Module) -> torch.export.ExportedProgram:
-    """Trace ``separator`` with :func:`torch.export.export`, batch and time dynamic.
+    """Trace ``separator`` with `torch.export.export`, batch and time dynamic.
 
-    The trace runs in eval mode with the convolution STFT (:func:`exportable`); the
-    separator is left as it was. Shape facts the symbolic solver cannot prove for every
-    length (the U-Net's frame padding is a ceiling division) become runtime assertions
-    in the program instead of specialising it to the example length.
+    The trace runs in eval mode with the convolution STFT
+    ([`exportable`][torchlass.export.exportable]); the separator is left as it was. Shape facts the
+    symbolic solver cannot prove for every length (the U-Net's frame padding is a ceiling division)
+    become runtime assertions in the program instead of specialising it to the example length.
 
     Args:
-        separator: a :class:`~torchlass.Separator` (any preset).
+        separator: a [`Separator`][torchlass.separator.Separator] (any preset).
 
     Returns:
         The program: ``(mixture (batch, channels, time), condition (batch,
         condition_size)) -> estimate (batch, [sources,] channels, time)``, for ``batch >=
-        1`` and ``time >= min_length`` (:class:`ExportSignature`).
+        1`` and ``time >= min_length`` ([`ExportSignature`][torchlass.export.ExportSignature]).
 
     Raises:
         TorchlassError: ``separator`` is not a torchlass Separator (see
-            :func:`export_signature`).
+            [`export_signature`][torchlass.export.export_signature]).
 
     Examples:
         >>> from torchlass import Separator

@@ -1,10 +1,11 @@
 """Run an exported ONNX separator with onnxruntime, in chunks like the eager one.
 
-:class:`OnnxSeparator` wraps an onnxruntime session of a graph from
-:func:`~torchlass.export.export_onnx`: calling it maps tensors to tensors like the
-separator it came from, so :func:`torchlass.separate` chunks it with the same cross-fade,
-and its :meth:`~OnnxSeparator.separate` reads the chunk grid from the graph's metadata as
-:meth:`torchlass.Separator.separate` reads it from the modules.
+[`OnnxSeparator`][torchlass.export.OnnxSeparator] wraps an onnxruntime session of a graph from
+[`export_onnx`][torchlass.export.export_onnx]: calling it maps tensors to tensors like the
+separator it came from, so `torchlass.separate` chunks it with the same cross-fade,
+and its [`separate`][torchlass.export.runtime.OnnxSeparator.separate] reads the chunk grid from the
+graph's metadata as [`torchlass.Separator.separate`][torchlass.separator.Separator.separate] reads
+it from the modules.
 """
 
 from __future__ import annotations
@@ -41,17 +42,18 @@ def session_options(threads: int | None = None) -> Any:
 
 
 class OnnxSeparator:
-    """An ONNX separator graph behind the call signature of :class:`~torchlass.Separator`.
+    """An ONNX separator graph behind the call signature of
+    [`Separator`][torchlass.separator.Separator].
 
     Args:
-        path: ``.onnx`` file written by :func:`~torchlass.export.export_onnx`.
+        path: ``.onnx`` file written by [`export_onnx`][torchlass.export.export_onnx].
         threads: intra-op threads of the session (default: onnxruntime's choice).
         providers: onnxruntime execution providers, in order of preference.
 
     Attributes:
         session: the ``onnxruntime.InferenceSession``.
         sample_rate, channels, num_sources, condition_size, min_length, align: read from
-            the graph's metadata (see :func:`~torchlass.export.export_onnx`).
+            the graph's metadata (see [`export_onnx`][torchlass.export.export_onnx]).
 
     Shape:
         - mixture: ``(batch, channels, time)``, ``time >= min_length``
@@ -85,7 +87,8 @@ class OnnxSeparator:
     def separate(self, mixture: torch.Tensor, condition: torch.Tensor, *,
                  chunk_seconds: float = 10.0, overlap_seconds: float = 1.0,
                  residual: bool = False) -> torch.Tensor:
-        """:func:`torchlass.separate` of this graph, as :meth:`torchlass.Separator.separate`.
+        """`torchlass.separate` of this graph, as
+        [`torchlass.Separator.separate`][torchlass.separator.Separator.separate].
 
         Chunks start on multiples of the graph's ``align`` samples, so a chunked run
         equals the eager separator's chunked run.

@@ -1,17 +1,17 @@
 """The STFT and its inverse as strided convolutions: the exportable front-end.
 
-ONNX has an STFT operator (opset 17) but no inverse, and :func:`torch.stft` exports only
+ONNX has an STFT operator (opset 17) but no inverse, and `torch.stft` exports only
 with real outputs, so a graph of a whole separator needs another formulation. Here the
-windowed DFT is a :func:`~torch.nn.functional.conv1d` whose ``2 * bins`` kernels are
+windowed DFT is a `conv1d` whose ``2 * bins`` kernels are
 ``w[n] cos(2 pi k n / n_fft)`` and ``-w[n] sin(2 pi k n / n_fft)`` (stride ``hop_length``),
-and the inverse is one :func:`~torch.nn.functional.conv_transpose1d` that does the inverse
+and the inverse is one `conv_transpose1d` that does the inverse
 DFT, the synthesis window and the overlap-add together, followed by the division by the
 window envelope ``sum_t w^2[n - t * hop_length]``. The envelope is itself a transposed
 convolution of ``w^2`` over the frames, so it is computed inside the graph for whatever
-length comes in. Both equal :func:`torch.stft`/:func:`torch.istft` (the conventions of
-:func:`~torchlass.stft.stft`) to float32 rounding; they cost one GEMM each, about
-``2 * bins * n_fft`` multiply-adds per frame. :class:`~torchlass.stft.STFT` and
-:class:`~torchlass.stft.ISTFT` take this path when their ``exportable`` attribute is set.
+length comes in. Both equal `torch.stft`/`torch.istft` (the conventions of
+[`stft`][torchlass.stft.stft]) to float32 rounding; they cost one GEMM each, about
+``2 * bins * n_fft`` multiply-adds per frame. [`STFT`][torchlass.stft.STFT] and
+[`ISTFT`][torchlass.stft.ISTFT] take this path when their ``exportable`` attribute is set.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def synthesis_basis(window: torch.Tensor, n_fft: int) -> torch.Tensor:
 
     ``frame[n] = w[n] / n_fft * sum_k c_k (Re X_k cos(2 pi k n / n_fft) - Im X_k sin(2 pi
     k n / n_fft))`` with ``c_k = 1`` for the DC bin and (even ``n_fft``) the Nyquist bin,
-    ``2`` otherwise: the Hermitian-symmetric inverse :func:`torch.istft` computes, whose
+    ``2`` otherwise: the Hermitian-symmetric inverse `torch.istft` computes, whose
     DC and Nyquist imaginary parts have no effect (their sine rows are zero).
 
     Args:
@@ -120,11 +120,13 @@ def stft_dft(
     pad_mode: str = "reflect",
     check_finite: bool = True,
 ) -> torch.Tensor:
-    """:func:`~torchlass.stft.stft` as one strided convolution with :func:`analysis_basis`.
+    """[`stft`][torchlass.stft.stft] as one strided convolution with
+    [`analysis_basis`][torchlass.stft.dft.analysis_basis].
 
     Args:
         x: real signal (the basis is cast to its dtype; float16/bfloat16 run in float32).
-        basis: kernels from :func:`analysis_basis`, ``(2 * bins, 1, n_fft)``.
+        basis: kernels from [`analysis_basis`][torchlass.stft.dft.analysis_basis],
+            ``(2 * bins, 1, n_fft)``.
         hop_length: frame step in samples.
         center: pad ``n_fft // 2`` samples on both sides first.
         pad_mode: padding mode used with ``center`` (``"reflect"`` in the presets).
@@ -186,22 +188,24 @@ def istft_dft(
     length: int | None = None,
     check_finite: bool = True,
 ) -> torch.Tensor:
-    """:func:`~torchlass.stft.istft` as one transposed convolution and an in-graph envelope.
+    """[`istft`][torchlass.stft.istft] as one transposed convolution and an in-graph envelope.
 
-    The overlap-added frames (inverse DFT times the window, :func:`synthesis_basis`) are
-    divided by the envelope ``sum_t w^2[n - t * hop_length]``, itself a transposed
-    convolution of ``w^2`` over ``frames`` ones, so the normalisation follows a dynamic
-    number of frames. The envelope is floored at 1e-11 (never a division by zero; the NOLA
-    condition is checked by :class:`~torchlass.stft.ISTFT` outside traces).
+    The overlap-added frames (inverse DFT times the window,
+    [`synthesis_basis`][torchlass.stft.dft.synthesis_basis]) are divided by the envelope
+    ``sum_t w^2[n - t * hop_length]``, itself a transposed convolution of ``w^2`` over ``frames``
+    ones, so the normalisation follows a dynamic number of frames. The envelope is floored at 1e-11
+    (never a division by zero; the NOLA condition is checked by [`ISTFT`][torchlass.stft.ISTFT]
+    outside traces).
 
     Args:
         spec: one-sided complex spectrogram, complex64 or complex128.
-        basis: kernels from :func:`synthesis_basis`, ``(2 * bins, 1, n_fft)``.
+        basis: kernels from [`synthesis_basis`][torchlass.stft.dft.synthesis_basis],
+            ``(2 * bins, 1, n_fft)``.
         window: the window, zero-padded to ``n_fft`` samples.
         hop_length: frame step in samples.
         center: the spectrogram was computed with centred frames.
         length: output length in samples (zero-padded past the last frame); by default
-            as :func:`~torchlass.stft.istft`.
+            as [`istft`][torchlass.stft.istft].
         check_finite: reject NaN/Inf in ``spec`` (skipped inside a compile or export trace).
 
     Returns:

@@ -420,7 +420,7 @@ class STFT(_WindowedTransform):
         pad_mode: padding mode used with ``center``.
         check_finite: reject NaN/Inf input.
         exportable: compute the transform as a strided convolution
-            (:func:`~torchlass.stft.dft.stft_dft`), which ONNX and :func:`torch.export.export`
+            ([`stft_dft`][torchlass.stft.dft.stft_dft]), which ONNX and `torch.export.export`
             graphs can hold; the ``exportable`` attribute switches it later. Same values to
             float32 rounding.
 
@@ -475,7 +475,8 @@ class ISTFT(_WindowedTransform):
             pad.
         check_finite: reject NaN/Inf input.
         exportable: compute the inverse as a transposed convolution divided by an in-graph
-            window envelope (:func:`~torchlass.stft.dft.istft_dft`); see :class:`STFT`.
+            window envelope ([`istft_dft`][torchlass.stft.dft.istft_dft]); see
+            [`STFT`][torchlass.stft.STFT].
 
     Shape:
         input complex ``(..., n_fft // 2 + 1, frames)``; output ``(..., length)``.
