@@ -114,7 +114,12 @@ def check_min_length(x: torch.Tensor, fn: str, name: str, minimum: int, *,
 
 
 def check_finite(x: torch.Tensor, fn: str, name: str) -> None:
-    """Reject NaN and Inf. Synchronises a GPU: callers expose ``check_finite=False``."""
+    """Reject NaN and Inf. Synchronises a GPU: callers expose ``check_finite=False``.
+
+    Skipped while ``torch.export`` traces: an exported graph cannot branch on data.
+    """
+    if torch.compiler.is_exporting():
+        return
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         raise NonFiniteError(
