@@ -369,10 +369,13 @@ class _WindowedTransform(nn.Module):
     #: ``(window, n_fft) -> float64 kernels`` of the exportable path.
     _basis: Callable[[torch.Tensor, int], torch.Tensor]
 
-    def __init__(self, fn: str, n_fft: int, hop_length: int, win_length: int | None,
-                 window: str | torch.Tensor, center: bool, pad_mode: str, check_finite: bool,
-                 exportable: bool) -> None:
+    def __init__(
+        self, n_fft: int, hop_length: int, win_length: int | None = None,
+        window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
+        *, check_finite: bool = True, exportable: bool = False,
+    ) -> None:
         super().__init__()
+        fn = type(self).__name__
         win = _check_config(fn, n_fft, hop_length, win_length)
         check_choice(pad_mode, fn, "pad_mode", PAD_MODES)
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win
@@ -434,14 +437,6 @@ class STFT(_WindowedTransform):
 
     _basis = staticmethod(analysis_basis)
 
-    def __init__(
-        self, n_fft: int, hop_length: int, win_length: int | None = None,
-        window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
-        *, check_finite: bool = True, exportable: bool = False,
-    ) -> None:
-        super().__init__("STFT", n_fft, hop_length, win_length, window, center, pad_mode,
-                         check_finite, exportable)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return [`stft`][torchlass.stft.stft] of ``x`` with this module's options."""
         if self.dft_basis is not None:
@@ -488,14 +483,6 @@ class ISTFT(_WindowedTransform):
     """
 
     _basis = staticmethod(synthesis_basis)
-
-    def __init__(
-        self, n_fft: int, hop_length: int, win_length: int | None = None,
-        window: str | torch.Tensor = "hann", center: bool = True, pad_mode: str = "reflect",
-        *, check_finite: bool = True, exportable: bool = False,
-    ) -> None:
-        super().__init__("ISTFT", n_fft, hop_length, win_length, window, center, pad_mode,
-                         check_finite, exportable)
 
     def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Return [`istft`][torchlass.stft.istft] of ``spec`` with this module's options."""
