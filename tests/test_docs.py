@@ -81,8 +81,9 @@ PRINTS = {"docs/guides/custom_separator.md": _custom_separator,
           "docs/guides/srpol_systems.md": _srpol_systems,
           "docs/api/kernels.md": _kernels}
 SLOW = {"docs/guides/srpol_systems.md", "docs/api/separator.md"}
-# Pages that need published-model files on disk: test_inference runs them beside test weights.
-WITH_FILES = {"docs/api/query.md", "docs/guides/separate_files.md"}
+# Pages whose own tests run them: beside published-model test files (test_inference), or
+# with their printed results checked against separate (test_export).
+WITH_FILES = {"docs/api/query.md", "docs/guides/separate_files.md", "docs/guides/deployment.md"}
 
 
 @pytest.mark.parametrize("page", [
