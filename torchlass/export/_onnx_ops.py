@@ -16,6 +16,7 @@ def floordiv(self: INT64, other: INT64) -> INT64:
     quotient = op.Div(self, other)
     remainder = op.Sub(self, op.Mul(quotient, other))
     zero = op.Constant(value_int=0)
-    inexact = op.Not(op.Equal(remainder, zero))
-    signs_differ = op.Xor(op.Less(self, zero), op.Less(other, zero))
+    # onnxscript's stubs type Constant's output as any tensor type; it is INT64 here.
+    inexact = op.Not(op.Equal(remainder, zero))  # type: ignore[type-var]
+    signs_differ = op.Xor(op.Less(self, zero), op.Less(other, zero))  # type: ignore[type-var]
     return op.Sub(quotient, op.CastLike(op.And(inexact, signs_differ), quotient))

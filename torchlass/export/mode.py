@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -48,11 +48,11 @@ def exportable(module: nn.Module) -> Iterator[nn.Module]:
     training = module.training
     try:
         for m in switched:
-            m.exportable = True
+            cast(Any, m).exportable = True  # the STFT modules' property, not a submodule
         yield module.eval()
     finally:
         for m, flag in zip(switched, before, strict=True):
-            m.exportable = flag
+            cast(Any, m).exportable = flag
         module.train(training)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from torch import nn
 
+from torchlass.errors import TorchlassError
 from torchlass.export.program import export_program, export_signature
 
 __all__ = ["INPUT_NAMES", "OPSET", "OUTPUT_NAMES", "export_onnx"]
@@ -72,6 +73,8 @@ def export_onnx(separator: nn.Module, path: str | Path, *,
         output_names=list(OUTPUT_NAMES), optimize=optimize, verbose=False,
         custom_translation_table={operator.floordiv: floordiv},
     )
+    if onnx_program is None:  # only the legacy (dynamo=False) exporter returns None
+        raise TorchlassError("export_onnx(): torch.onnx.export returned no program")
     onnx_program.model.metadata_props.update(
         {key: str(value) for key, value in vars(signature).items()})
     path = Path(path)

@@ -11,6 +11,7 @@ rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -64,7 +65,8 @@ def export_signature(separator: nn.Module) -> ExportSignature:
         )
     align = int(hop) * int(getattr(backbone, "frame_factor", 1))
     return ExportSignature(
-        sample_rate=int(separator.sample_rate), channels=int(separator.channels),
+        sample_rate=int(cast(int, separator.sample_rate)),
+        channels=int(cast(int, separator.channels)),
         num_sources=int(getattr(separator, "num_sources", 1)),
         condition_size=int(condition_size), min_length=max(int(n_fft), align), align=align,
     )

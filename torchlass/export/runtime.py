@@ -41,6 +41,9 @@ def session_options(threads: int | None = None) -> Any:
     return options
 
 
+_METADATA = ("sample_rate", "channels", "num_sources", "condition_size", "min_length", "align")
+
+
 class OnnxSeparator:
     """An ONNX separator graph behind the call signature of
     [`Separator`][torchlass.separator.Separator].
@@ -67,10 +70,11 @@ class OnnxSeparator:
 
         self.session = ort.InferenceSession(str(path), session_options(threads),
                                             providers=list(providers))
-        meta = self.session.get_modelmeta().custom_metadata_map
-        for key in ("sample_rate", "channels", "num_sources", "condition_size",
-                    "min_length", "align"):
-            setattr(self, key, int(meta[key]))
+        meta = {k: int(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()
+                if k in _METADATA}
+        self.sample_rate, self.channels = meta["sample_rate"], meta["channels"]
+        self.num_sources, self.condition_size = meta["num_sources"], meta["condition_size"]
+        self.min_length, self.align = meta["min_length"], meta["align"]
 
     def __call__(self, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Run the graph on float32 copies of the inputs; the output is on their device."""
