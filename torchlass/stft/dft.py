@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from torchlass.checks import check_dtype, check_min_length, check_ndim
+from torchlass.checks import check_dtype, check_min_length, check_ndim, compute_dtype
 from torchlass.checks import check_finite as _check_finite
 from torchlass.errors import ShapeError
 
@@ -31,15 +31,29 @@ __all__ = ["analysis_basis", "istft_dft", "stft_dft", "synthesis_basis"]
 _NOLA_FLOOR = 1e-11
 
 
+def _min_signal_length(n_fft: int, center: bool, pad_mode: str) -> tuple[int, str]:
+    """Shortest signal `torch.stft` accepts for these options, with the reason."""
+    if not center:
+        return n_fft, f"center=False needs one full frame of n_fft = {n_fft} samples"
+    pad = n_fft // 2
+    if pad_mode == "reflect":
+        return pad + 1, f"reflect padding of n_fft // 2 = {pad} samples needs more samples"
+    if pad_mode == "circular":
+        return max(pad, 1), f"circular padding of n_fft // 2 = {pad} samples"
+    return 1, "the signal must not be empty"
+
+
+
 def is_tracing() -> bool:
     """A torch.compile or torch.export trace is running: skip data-dependent checks."""
     return torch.compiler.is_compiling() or torch.compiler.is_exporting()
 
 
-def _padded_window(window: torch.Tensor, n_fft: int) -> torch.Tensor:
-    """``window`` in float64, zero-padded on both sides to ``n_fft`` (as torch.stft does)."""
+def _padded_window(window: torch.Tensor, n_fft: int, dtype: torch.dtype) -> torch.Tensor:
+    """``window`` centred and zero-padded to ``n_fft`` samples (as torch.stft does), in
+    ``dtype`` on its device."""
     left = (n_fft - window.shape[0]) // 2
-    return F.pad(window.detach().to(torch.float64), (left, n_fft - window.shape[0] - left))
+    return F.pad(window.to(dtype), (left, n_fft - window.shape[0] - left))
 
 
 def _phases(n_fft: int, device: torch.device) -> torch.Tensor:
@@ -78,7 +92,7 @@ def analysis_basis(window: torch.Tensor, n_fft: int) -> torch.Tensor:
                 [ 0., -1.,  0.,  1.],
                 [ 0.,  0.,  0.,  0.]], dtype=torch.float64)
     """
-    w = _padded_window(window, n_fft)
+    w = _padded_window(window.detach(), n_fft, torch.float64)
     phase = _phases(n_fft, w.device)
     return torch.cat([w * phase.cos(), -w * phase.sin()])[:, None, :]
 
@@ -101,7 +115,7 @@ def synthesis_basis(window: torch.Tensor, n_fft: int) -> torch.Tensor:
     Shape:
         ``window``: ``(win_length,)``; output: ``(2 * bins, 1, n_fft)``.
     """
-    w = _padded_window(window, n_fft)
+    w = _padded_window(window.detach(), n_fft, torch.float64)
     phase = _phases(n_fft, w.device)
     weight = torch.full((n_fft // 2 + 1, 1), 2.0, dtype=torch.float64, device=w.device)
     weight[0] = 1.0
@@ -158,15 +172,11 @@ def stft_dft(
     n_fft = basis.shape[-1]
     bins = basis.shape[0] // 2
     pad = n_fft // 2 if center else 0
-    if center and pad_mode == "reflect":
-        check_min_length(x, fn, "x", pad + 1, why=f"reflect padding of n_fft // 2 = {pad} "
-                         "samples needs more samples")
-    else:
-        check_min_length(x, fn, "x", max(n_fft - 2 * pad, 1), why="one frame of n_fft samples")
+    minimum, why = _min_signal_length(n_fft, center, pad_mode)
+    check_min_length(x, fn, "x", minimum, why=why)
     if check_finite and not is_tracing():
         _check_finite(x, fn, "x")
-    if x.dtype in (torch.float16, torch.bfloat16):  # as stft(): half precision in float32
-        x = x.float()
+    x = x.to(compute_dtype(x.dtype))  # as stft(): half precision in float32
     *batch, time = x.shape
     # Explicit sizes rather than -1: an inferred size costs a divisibility guard that
     # torch.export cannot prove for a symbolic number of frames.
@@ -247,7 +257,7 @@ def istft_dft(
     parts = torch.cat([flat.real, flat.imag], dim=1)  # (N, 2 * bins, frames)
     dtype = parts.dtype
     frames_out = F.conv_transpose1d(parts, basis.to(dtype), stride=hop_length)
-    w = _padded_window_like(window, n_fft, dtype)
+    w = _padded_window(window, n_fft, dtype)
     ones = torch.ones_like(parts[:1, :1])  # (1, 1, frames): follows a dynamic frame count
     envelope = F.conv_transpose1d(ones, (w * w)[None, None], stride=hop_length)
     y = frames_out / envelope.clamp(min=_NOLA_FLOOR)
@@ -259,8 +269,3 @@ def istft_dft(
     y = F.pad(y, (0, length))
     return y[..., start:start + length].reshape(*batch, length)
 
-
-def _padded_window_like(window: torch.Tensor, n_fft: int, dtype: torch.dtype) -> torch.Tensor:
-    """``window`` centred and zero-padded to ``n_fft`` samples, in ``dtype`` on its device."""
-    left = (n_fft - window.shape[0]) // 2
-    return F.pad(window.to(dtype), (left, n_fft - window.shape[0] - left))

@@ -30,7 +30,14 @@ from torchlass.checks import (
 from torchlass.checks import check_finite as _check_finite
 from torchlass.errors import DTypeError, ShapeError, ValueRangeError
 from torchlass.stft._nola import Layout, cached_envelope_minimum
-from torchlass.stft.dft import analysis_basis, is_tracing, istft_dft, stft_dft, synthesis_basis
+from torchlass.stft.dft import (
+    _min_signal_length,
+    analysis_basis,
+    is_tracing,
+    istft_dft,
+    stft_dft,
+    synthesis_basis,
+)
 
 __all__ = ["ISTFT", "STFT", "WINDOWS", "istft", "make_window", "stft"]
 
@@ -133,18 +140,6 @@ def _resolve_window(
             f"samples, got shape {tuple(window.shape)}"
         )
     return window.to(dtype=dtype, device=device)
-
-
-def _min_signal_length(n_fft: int, center: bool, pad_mode: str) -> tuple[int, str]:
-    """Shortest signal `torch.stft` accepts for these options, with the reason."""
-    if not center:
-        return n_fft, f"center=False needs one full frame of n_fft = {n_fft} samples"
-    pad = n_fft // 2
-    if pad_mode == "reflect":
-        return pad + 1, f"reflect padding of n_fft // 2 = {pad} samples needs more samples"
-    if pad_mode == "circular":
-        return max(pad, 1), f"circular padding of n_fft // 2 = {pad} samples"
-    return 1, "the signal must not be empty"
 
 
 def stft(
