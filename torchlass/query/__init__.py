@@ -14,16 +14,30 @@ from torchlass.query.cache import CachedTextEncoder
 from torchlass.query.clap import ClapTextEncoder
 from torchlass.query.clap_text import ClapTextTower, load_clap_text_encoder
 from torchlass.query.hashed import HashedTextEncoder, content_words
-from torchlass.query.protocol import TextEncoder, check_captions, embed_captions
+from torchlass.query.protocol import (
+    AudioEncoder,
+    AudioQuery,
+    Query,
+    TextEncoder,
+    check_captions,
+    embed_captions,
+    embed_queries,
+    query_name,
+)
 
 __all__ = [
+    "AudioEncoder",
+    "AudioQuery",
     "CachedTextEncoder",
     "ClapTextEncoder",
     "ClapTextTower",
     "HashedTextEncoder",
+    "Query",
     "TextEncoder",
     "check_captions",
     "content_words",
     "embed_captions",
+    "embed_queries",
     "load_clap_text_encoder",
+    "query_name",
 ]

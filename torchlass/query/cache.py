@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
-from torchlass.query.protocol import TextEncoder, check_captions, embed_captions
+from torchlass.errors import TorchlassError
+from torchlass.query.protocol import AudioEncoder, TextEncoder, check_captions, embed_captions
 
 __all__ = ["CachedTextEncoder"]
 
@@ -64,3 +65,15 @@ class CachedTextEncoder:
         if any(r is None for r in rows):  # evicted within this call: embed them directly
             return embed_captions(self.encoder, captions, device="cpu").detach()
         return torch.stack(rows)  # type: ignore[arg-type]
+
+    def embed_audio(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """The wrapped encoder's ``embed_audio`` (clips are not cached: they rarely repeat).
+
+        Raises:
+            TorchlassError: if the wrapped encoder embeds text only.
+        """
+        if not isinstance(self.encoder, AudioEncoder):
+            raise TorchlassError(f"CachedTextEncoder.embed_audio(): the wrapped encoder "
+                                 f"{type(self.encoder).__name__} embeds text only (a CLAP "
+                                 "encoder with its audio tower embeds both)")
+        return self.encoder.embed_audio(audio, sample_rate)

@@ -1,4 +1,4 @@
-"""The text-query protocol: anything that turns a list of captions into embeddings.
+"""The query protocols: anything that turns captions (or example clips) into embeddings.
 
 A separator is conditioned on a ``(batch, dim)`` tensor. Where that tensor comes from is
 left open: LAION-CLAP's text tower ([`ClapTextEncoder`][torchlass.query.ClapTextEncoder]), the
@@ -9,13 +9,15 @@ with a ``dim`` attribute that can be called on a list of captions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
 
-from torchlass.errors import DTypeError, ShapeError
+from torchlass.errors import DTypeError, ShapeError, TorchlassError
 
-__all__ = ["TextEncoder", "check_captions", "embed_captions"]
+__all__ = ["AudioEncoder", "AudioQuery", "Query", "TextEncoder", "check_captions", "embed_captions",
+           "embed_queries", "query_name"]
 
 
 @runtime_checkable
@@ -98,3 +100,122 @@ def embed_captions(encoder: TextEncoder, captions: Sequence[str], *,
             f"got {tuple(out.shape)}"
         )
     return out.to(device=device, dtype=torch.float32)
+
+
+@runtime_checkable
+class AudioEncoder(Protocol):
+    """What torchlass expects from an audio-query encoder (CLAP's audio tower, for one).
+
+    Attributes:
+        dim: size of one embedding; an encoder that is also a
+            [`TextEncoder`][torchlass.query.TextEncoder] embeds text and audio into the same
+            space (CLAP's joint space), so either can condition a separator.
+
+    ``embed_audio(audio, sample_rate)`` takes float audio at ``sample_rate`` Hz, shaped
+    ``(n, time)`` or ``(n, channels, time)`` (channels are averaged), resamples it to the
+    encoder's own rate itself, and returns a float tensor of shape ``(n, dim)``.
+    """
+
+    dim: int
+
+    def embed_audio(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Embed ``audio`` at ``sample_rate`` Hz into a ``(n, dim)`` float tensor."""
+        ...
+
+
+@dataclass(frozen=True)
+class AudioQuery:
+    """A clip used as a query ("more of this sound"), in a list of queries with captions.
+
+    Attributes:
+        waveform: the example sound, ``(time,)`` or ``(channels, time)``, float.
+        sample_rate: its rate in Hz.
+        name: a short label for messages and output file names (e.g. the file's stem).
+    """
+
+    waveform: torch.Tensor
+    sample_rate: int
+    name: str = "audio"
+
+
+#: One query: a caption or an example clip.
+Query = str | AudioQuery
+
+
+def query_name(query: Query) -> str:
+    """A caption as it is, or ``"audio:<name>"`` for an [`AudioQuery`][torchlass.query.AudioQuery].
+
+    Examples:
+        >>> query_name("a dog"), query_name(AudioQuery(torch.zeros(8), 16000, "bark"))
+        ('a dog', 'audio:bark')
+    """
+    return query if isinstance(query, str) else f"audio:{query.name}"
+
+
+def embed_queries(encoder: TextEncoder, queries: Sequence[Query], *,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """Embed a list that mixes captions and [`AudioQuery`][torchlass.query.AudioQuery] clips.
+
+    Captions go to the encoder in one call (through
+    [`embed_captions`][torchlass.query.embed_captions]); each clip goes to
+    ``encoder.embed_audio`` on its own (clips differ in length and rate). The rows keep the
+    order of ``queries``.
+
+    Args:
+        encoder: a [`TextEncoder`][torchlass.query.TextEncoder]; it must also be an
+            [`AudioEncoder`][torchlass.query.AudioEncoder] if ``queries`` holds a clip.
+        queries: captions and clips, in any order.
+        device: where the embeddings should live (default: where the encoder put them).
+
+    Returns:
+        Float32 embeddings.
+
+    Shape:
+        Output: ``(len(queries), encoder.dim)``.
+
+    Raises:
+        DTypeError: if a query is neither a string nor an ``AudioQuery``, or the encoder
+            returns something other than a floating-point tensor.
+        ShapeError: if ``queries`` is empty or the encoder returns another shape.
+        TorchlassError: if a clip is given to an encoder without ``embed_audio``.
+
+    Examples:
+        >>> from torchlass.query import HashedTextEncoder
+        >>> embed_queries(HashedTextEncoder(dim=16), ["a dog", "rain"]).shape
+        torch.Size([2, 16])
+    """
+    fn = "embed_queries"
+    if isinstance(queries, str) or not isinstance(queries, Sequence):
+        raise DTypeError(f"{fn}(): argument 'queries' expected a list of captions and "
+                         f"AudioQuery clips, got {type(queries).__name__}")
+    if len(queries) == 0:
+        raise ShapeError(f"{fn}(): argument 'queries' expected at least one query, got 0")
+    bad = [type(q).__name__ for q in queries if not isinstance(q, str | AudioQuery)]
+    if bad:
+        raise DTypeError(f"{fn}(): argument 'queries' expected captions (str) and AudioQuery "
+                         f"clips, got an item of type {bad[0]}")
+    rows: list[torch.Tensor | None] = [None] * len(queries)
+    text = [k for k, q in enumerate(queries) if isinstance(q, str)]
+    if text:
+        embedded = embed_captions(encoder, [str(queries[k]) for k in text], device=device)
+        for k, row in zip(text, embedded, strict=True):
+            rows[k] = row
+    for k, query in enumerate(queries):
+        if not isinstance(query, AudioQuery):
+            continue
+        if not isinstance(encoder, AudioEncoder):
+            raise TorchlassError(f"{fn}(): argument 'queries' holds the clip {query.name!r} "
+                                 f"but the encoder {type(encoder).__name__} embeds text only "
+                                 "(a CLAP encoder with its audio tower embeds both)")
+        audio = query.waveform if query.waveform.dim() > 1 else query.waveform[None]
+        out = encoder.embed_audio(audio[None], query.sample_rate)
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
+            raise DTypeError(f"{fn}(): the encoder's embed_audio expected to return a "
+                             f"floating-point tensor, got {got}")
+        if tuple(out.shape) != (1, encoder.dim):
+            raise ShapeError(f"{fn}(): the encoder's embed_audio expected to return shape "
+                             f"{(1, encoder.dim)}, got {tuple(out.shape)}")
+        rows[k] = out[0].to(device=device if device is not None else out.device,
+                            dtype=torch.float32)
+    return torch.stack([r.to(rows[0].device) for r in rows if r is not None])
