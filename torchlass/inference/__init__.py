@@ -5,7 +5,9 @@ separator chunk by chunk (memory bounded by the chunk), resampling to the model'
 back block-wise without seams, and writes one float WAV per query (and residual) at the
 input's rate and channel count. [`separate_files`][torchlass.inference.separate_files]
 does it for many files with the queries embedded once, a progress bar, and per-file errors
-collected instead of raised. ``torchlass separate`` is a thin shell over these.
+collected instead of raised. A query is a caption or an example clip
+([`AudioQuery`][torchlass.query.AudioQuery]), each with an optional negative query for a
+separator trained with them. ``torchlass separate`` is a thin shell over these.
 """
 
 from torchlass.inference.batch import SeparationSummary, expand_inputs, separate_files
@@ -14,9 +16,11 @@ from torchlass.inference.files import (
     SeparatedFile,
     model_sample_rate,
     output_name,
+    output_names,
     separate_file,
 )
 from torchlass.inference.loading import load_separator
+from torchlass.inference.queries import embed_conditions, embeds_audio, takes_negative
 from torchlass.inference.stream import BlockResampler, ForwardReader
 
 __all__ = [
@@ -25,10 +29,14 @@ __all__ = [
     "ForwardReader",
     "SeparatedFile",
     "SeparationSummary",
+    "embed_conditions",
+    "embeds_audio",
     "expand_inputs",
     "load_separator",
     "model_sample_rate",
     "output_name",
+    "output_names",
     "separate_file",
     "separate_files",
+    "takes_negative",
 ]

@@ -24,10 +24,11 @@ from torchlass.inference.files import (
     DTYPES,
     SeparatedFile,
     model_sample_rate,
-    output_name,
+    output_names,
     separate_file,
 )
-from torchlass.query import TextEncoder, check_captions, embed_captions
+from torchlass.inference.queries import check_negatives, check_queries, embed_conditions
+from torchlass.query import Query, TextEncoder
 from torchlass.separator import check_chunking
 
 __all__ = ["AUDIO_SUFFIXES", "SeparationSummary", "expand_inputs", "separate_files"]
@@ -84,7 +85,8 @@ def _seconds(path: Path) -> float:
 
 
 def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
-                   queries: Sequence[str], encoder: TextEncoder, *,
+                   queries: Sequence[Query], encoder: TextEncoder, *,
+                   negatives: Sequence[Query | None] | None = None,
                    out_dir: str | os.PathLike = ".", residual: bool = False,
                    chunk_seconds: float = 10.0, overlap_seconds: float = 1.0,
                    batch_size: int = 8, device: str | torch.device | None = None,
@@ -95,10 +97,14 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
         separator: the model, in eval mode, on ``device``.
         inputs: files, folders or glob patterns (see
             [`expand_inputs`][torchlass.inference.expand_inputs]).
-        queries: the text queries; one output file per query and input.
-        encoder: embeds ``queries`` (called once for the whole run).
+        queries: captions and [`AudioQuery`][torchlass.query.AudioQuery] clips, in any
+            order; one output file per query and input.
+        encoder: embeds ``queries`` and ``negatives`` (called once for the whole run).
+        negatives: one negative query per query (a caption, a clip, or None for none), or
+            None; only for a separator whose ``takes_negative`` is true (see
+            [`separate_file`][torchlass.inference.separate_file]).
         out_dir: folder of the outputs, named by
-            [`output_name`][torchlass.inference.output_name].
+            [`output_names`][torchlass.inference.output_names].
         residual: also write the mixture minus each estimate.
         chunk_seconds: chunk length in seconds at the model's rate.
         overlap_seconds: cross-fade length in seconds.
@@ -112,11 +118,16 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
         not be separated are listed in ``failed`` with the reason, not raised.
 
     Raises:
-        TorchlassError: if there is no input or the queries cannot be embedded.
+        TorchlassError: if there is no input, the queries cannot be embedded (a clip and an
+            encoder that embeds text only), or negatives are given to a separator that
+            takes none.
+        ShapeError: if ``negatives`` does not have one entry per query.
+        DTypeError: if a query or negative is neither a caption nor an ``AudioQuery``.
         ValueRangeError: on chunk settings or a ``dtype`` that no file could be run with.
     """
     fn = "separate_files"
-    queries = check_captions(queries, fn)
+    queries = check_queries(queries, fn)
+    negatives = check_negatives(negatives, queries, separator, fn)
     files = expand_inputs(inputs)
     if not files:
         raise TorchlassError(f"{fn}(): argument 'inputs' expected at least one file, got "
@@ -127,7 +138,7 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
     check_choice(dtype, fn, "dtype", DTYPES)
     if device is None:
         device = next(iter(separator.parameters()), torch.empty(0)).device
-    condition = embed_captions(encoder, queries, device=device)
+    condition, negative = embed_conditions(encoder, queries, negatives, device=device, fn=fn)
     summary = SeparationSummary()
     bar = None
     if progress:
@@ -140,7 +151,7 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
     expected_failures = (TorchlassError, OSError, import_soundfile().SoundFileError)
     try:
         for i, path in enumerate(files):
-            names = [output_name(path, q, residual=r) for q in queries for r in (False, True)]
+            names = output_names(path, queries)
             clash = next((claimed[Path(out_dir) / n] for n in names
                           if Path(out_dir) / n in claimed), None)
             try:
@@ -149,7 +160,8 @@ def separate_files(separator: nn.Module, inputs: Sequence[str | os.PathLike],
                                          "(same file name); separate it on its own")
                 claimed.update({Path(out_dir) / n: path for n in names})
                 summary.done.append(separate_file(
-                    separator, path, queries, condition=condition, names=names,
+                    separator, path, queries, condition=condition,
+                    negative_condition=negative, names=names,
                     out_dir=out_dir, residual=residual, chunk_seconds=chunk_seconds,
                     overlap_seconds=overlap_seconds, batch_size=batch_size, device=device,
                     dtype=dtype, progress=bar.update if bar is not None else None))

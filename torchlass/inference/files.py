@@ -27,11 +27,18 @@ from torch import nn
 from torchlass.checks import check_choice
 from torchlass.data.audio import AudioFileError, import_soundfile
 from torchlass.errors import ShapeError, TorchlassError
+from torchlass.inference.queries import (
+    check_negatives,
+    check_queries,
+    embed_conditions,
+    takes_negative,
+)
 from torchlass.inference.stream import BlockResampler, ForwardReader
-from torchlass.query import TextEncoder, check_captions, embed_captions
+from torchlass.query import Query, TextEncoder
 from torchlass.separator import _chunks, _fade_weights, check_chunking
 
-__all__ = ["DTYPES", "SeparatedFile", "model_sample_rate", "output_name", "separate_file"]
+__all__ = ["DTYPES", "SeparatedFile", "model_sample_rate", "output_name", "output_names",
+           "separate_file"]
 
 #: ``dtype=`` choices: the network's arithmetic (bfloat16 through autocast).
 DTYPES = ("float32", "bfloat16")
@@ -42,17 +49,50 @@ def model_sample_rate(separator: nn.Module) -> int:
     return int(getattr(separator, "sample_rate", 16000))
 
 
-def output_name(path: str | os.PathLike, query: str, *, residual: bool = False) -> str:
+def _slug(query: Query) -> str:
+    """The query in lower-case ASCII letters, digits and underscores (safe in any file name)."""
+    text = query if isinstance(query, str) else f"audio {query.name}"
+    return "_".join(re.findall(r"[a-z0-9]+", text.lower()))[:60] or "query"
+
+
+def output_name(path: str | os.PathLike, query: Query, *, residual: bool = False) -> str:
     """File name of the estimate (or residual) of ``query`` in ``path``.
+
+    A caption gives its words; an [`AudioQuery`][torchlass.query.AudioQuery] gives
+    ``audio_`` and the words of its name.
 
     Examples:
         >>> output_name("rec/street.flac", "A dog barking!")
         'street_a_dog_barking.wav'
         >>> output_name("street.flac", "a dog barking", residual=True)
         'street_a_dog_barking_residual.wav'
+        >>> from torchlass.query import AudioQuery
+        >>> output_name("street.flac", AudioQuery(torch.zeros(8), 16000, "Bark #2"))
+        'street_audio_bark_2.wav'
     """
-    slug = "_".join(re.findall(r"[a-z0-9]+", query.lower()))[:60] or "query"
-    return f"{Path(path).stem}_{slug}{'_residual' if residual else ''}.wav"
+    return f"{Path(path).stem}_{_slug(query)}{'_residual' if residual else ''}.wav"
+
+
+def output_names(path: str | os.PathLike, queries: Sequence[Query]) -> list[str]:
+    """Two file names per query, ``[target, residual, target, residual, ...]``, all distinct.
+
+    Each is [`output_name`][torchlass.inference.output_name]'s; a name already taken by an
+    earlier query (the same caption twice, two clips of the same name, a caption that reads
+    like a residual) gets ``_2``, ``_3``, ... after the query's words.
+
+    Examples:
+        >>> output_names("a.wav", ["rain", "rain"])
+        ['a_rain.wav', 'a_rain_residual.wav', 'a_rain_2.wav', 'a_rain_2_residual.wav']
+    """
+    stem, taken, names = Path(path).stem, set(), []
+    for query in queries:
+        slug, k = _slug(query), 1
+        while (pair := [f"{stem}_{slug}{'_' + str(k) if k > 1 else ''}{end}.wav"
+                        for end in ("", "_residual")]) and taken.intersection(pair):
+            k += 1
+        taken.update(pair)
+        names += pair
+    return names
 
 
 @dataclass
@@ -76,23 +116,29 @@ class SeparatedFile:
     channels: int = 0
 
 
-def _batched(separator: nn.Module, x: torch.Tensor, condition: torch.Tensor, *,
-             batch_size: int, dtype: str) -> torch.Tensor:
-    """``(queries, channels, time)`` estimates of every channel of ``x`` for every query."""
+def _batched(separator: nn.Module, x: torch.Tensor, condition: torch.Tensor,
+             negative: torch.Tensor | None, *, batch_size: int, dtype: str) -> torch.Tensor:
+    """``(queries, channels, time)`` estimates of every channel of ``x`` for every query.
+
+    ``negative`` (``(queries, dim)`` or None) is passed only when given.
+    """
     queries, (channels, time) = condition.shape[0], x.shape
     model_channels = int(getattr(separator, "channels", 1))
     if model_channels == 1:  # each channel is its own mixture
         mixtures = x[None].expand(queries, channels, time).reshape(-1, 1, time)
         conditions = condition.repeat_interleave(channels, dim=0)
+        negatives = None if negative is None else negative.repeat_interleave(channels, dim=0)
     else:
         mixtures, conditions = x[None].expand(queries, channels, time), condition
+        negatives = negative
     device = conditions.device
     rows = []
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
                                          enabled=dtype == "bfloat16"):
         for start in range(0, mixtures.shape[0], batch_size):
-            out = separator(mixtures[start:start + batch_size].to(device),
-                            conditions[start:start + batch_size])
+            part = slice(start, start + batch_size)
+            extra = {} if negatives is None else {"negative": negatives[part]}
+            out = separator(mixtures[part].to(device), conditions[part], **extra)
             rows.append(out[:, 0] if out.dim() == 4 else out)  # several sources: the query's
     return torch.cat(rows).float().reshape(queries, channels, time)
 
@@ -154,6 +200,18 @@ class _Writers:
                 part.unlink(missing_ok=True)
 
 
+def _check_rows(embedding: torch.Tensor, queries: int, fn: str, name: str,
+                device: str | torch.device) -> torch.Tensor:
+    """``embedding`` as float32 on ``device``, if it is ``(queries, dim)``."""
+    if not isinstance(embedding, torch.Tensor) or embedding.dim() != 2 or (
+            embedding.shape[0] != queries):
+        got = tuple(embedding.shape) if isinstance(embedding, torch.Tensor) else type(
+            embedding).__name__
+        raise ShapeError(f"{fn}(): argument '{name}' expected shape ({queries}, dim), one row "
+                         f"per query, got {got}")
+    return embedding.to(device=device, dtype=torch.float32)
+
+
 def _open(path: Path, fn: str) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{fn}(): audio file not found: {str(path)!r}")
@@ -163,12 +221,16 @@ def _open(path: Path, fn: str) -> Any:
         raise AudioFileError(f"{fn}(): cannot read {str(path)!r}: {err}") from None
 
 
-def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequence[str],
-                  encoder: TextEncoder | None = None, *, out_dir: str | os.PathLike = ".",
+def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequence[Query],
+                  encoder: TextEncoder | None = None, *,
+                  negatives: Sequence[Query | None] | None = None,
+                  out_dir: str | os.PathLike = ".",
                   residual: bool = False, chunk_seconds: float = 10.0,
                   overlap_seconds: float = 1.0, batch_size: int = 8,
                   device: str | torch.device | None = None, dtype: str = "float32",
-                  condition: torch.Tensor | None = None, names: Sequence[str] | None = None,
+                  condition: torch.Tensor | None = None,
+                  negative_condition: torch.Tensor | None = None,
+                  names: Sequence[str] | None = None,
                   progress: Callable[[float], None] | None = None) -> SeparatedFile:
     """Separate every query from a sound file of any rate, channel count and length.
 
@@ -176,16 +238,26 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
     the file's channel count); nothing is mixed down. The file is processed in chunks of
     ``chunk_seconds`` at the model's rate, cross-faded over ``overlap_seconds``, exactly as
     [`Separator.separate`][torchlass.separator.Separator.separate]: memory depends on the
-    chunk, not on the file. Outputs are 32-bit float WAV files at the input's rate with its
-    channel count, named by [`output_name`][torchlass.inference.output_name] in ``out_dir``
-    (written under a temporary name, renamed when complete).
+    chunk, not on the file. All queries of a chunk go through the network together (in
+    batches of ``batch_size``). Outputs are 32-bit float WAV files at the input's rate with
+    its channel count, named by [`output_names`][torchlass.inference.output_names] in
+    ``out_dir`` (written under a temporary name, renamed when complete).
+
+    A query is a caption or an [`AudioQuery`][torchlass.query.AudioQuery] clip ("more of
+    this sound"; the encoder must then embed audio, as CLAP with its audio tower does).
+    With ``negatives``, the separator is called as ``separator(mixture, condition,
+    negative=...)``, a query without a negative query getting a row of zeros; only a
+    separator whose ``takes_negative`` is true accepts them.
 
     Args:
         separator: the model, in eval mode, on ``device``; its ``sample_rate`` is the rate
             chunks are separated at.
         path: a sound file soundfile reads (WAV, FLAC, OGG, ...).
-        queries: the text queries.
-        encoder: embeds ``queries`` (not needed with ``condition``).
+        queries: captions and clips, in any order (one output per query, in this order).
+        encoder: embeds ``queries`` and ``negatives`` (not needed with ``condition`` and,
+            if there are negatives, ``negative_condition``).
+        negatives: one negative query per query ("what not to keep": a caption, a clip, or
+            None for none), or None.
         out_dir: folder of the outputs.
         residual: also write the mixture minus each estimate (at the input's rate, so
             content above the model's Nyquist frequency stays in it).
@@ -195,8 +267,10 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
         device: where the network runs (default: where ``separator``'s parameters are).
         dtype: ``"float32"`` or ``"bfloat16"`` (autocast; STFTs stay in float32).
         condition: the queries' embeddings, ``(len(queries), dim)``, if already computed.
+        negative_condition: the negatives' embeddings, ``(len(queries), dim)`` with zero
+            rows for none, if already computed (instead of ``negatives``).
         names: output file names, two per query (target, residual), default from
-            [`output_name`][torchlass.inference.output_name].
+            [`output_names`][torchlass.inference.output_names].
         progress: called with the seconds of audio written after each chunk.
 
     Returns:
@@ -206,19 +280,43 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
         FileNotFoundError: if the file does not exist.
         AudioFileError: if it cannot be read, or ends before its header says.
         ShapeError: if it has no samples, is shorter than one STFT frame at the model's
-            rate, or has a channel count a multichannel model does not take.
+            rate, or has a channel count a multichannel model does not take; if
+            ``negatives``, ``condition`` or ``negative_condition`` do not have one entry
+            (row) per query.
+        DTypeError: if a query or negative is neither a caption nor an ``AudioQuery``.
+        TorchlassError: if negatives are given to a separator that takes none, a clip to
+            an encoder that embeds text only, or embeddings are needed and there is no
+            encoder. All of these are raised before the file is opened.
     """
     fn = "separate_file"
     path = Path(path)
-    queries = check_captions(queries, fn)
+    queries = check_queries(queries, fn)
+    negatives = check_negatives(negatives, queries, separator, fn)
     dtype = check_choice(dtype, fn, "dtype", DTYPES)
+    if negative_condition is not None:
+        if negatives is not None:
+            raise TorchlassError(f"{fn}(): give 'negatives' or 'negative_condition', not both")
+        if not takes_negative(separator):
+            raise TorchlassError(f"{fn}(): argument 'negative_condition' was given, but the "
+                                 f"separator {type(separator).__name__} takes no negative "
+                                 "query (its takes_negative is not true)")
     if device is None:
         device = next(iter(separator.parameters()), torch.empty(0)).device
-    if condition is None:
+    if condition is None or (negatives is not None and negative_condition is None):
         if encoder is None:
-            raise TorchlassError(f"{fn}(): argument 'encoder' is needed without 'condition'")
-        condition = embed_captions(encoder, queries)
-    condition = condition.to(device=device, dtype=torch.float32)
+            needs = "'condition'" if negatives is None else "'condition' and 'negative_condition'"
+            raise TorchlassError(f"{fn}(): argument 'encoder' is needed without {needs}")
+        embedded, embedded_negative = embed_conditions(encoder, queries, negatives, fn=fn)
+        condition = embedded if condition is None else condition
+        negative_condition = embedded_negative if negatives is not None else negative_condition
+    condition = _check_rows(condition, len(queries), fn, "condition", device)
+    if negative_condition is not None:
+        negative_condition = _check_rows(negative_condition, len(queries), fn,
+                                         "negative_condition", device)
+        if negative_condition.shape != condition.shape:
+            raise ShapeError(f"{fn}(): arguments 'condition' and 'negative_condition' expected "
+                             f"the same shape, got {tuple(condition.shape)} and "
+                             f"{tuple(negative_condition.shape)}")
     rate = model_sample_rate(separator)
     chunk, overlap = round(chunk_seconds * rate), round(overlap_seconds * rate)
     align = int(getattr(separator, "chunk_align", 1))
@@ -243,8 +341,7 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
                 f"{fn}(): {str(path)!r} is too short: {total} samples at {rate} Hz, fewer "
                 f"than one STFT frame ({n_fft} samples, {n_fft / rate:.3f} s)")
         out_dir = Path(out_dir)
-        names = list(names) if names is not None else [
-            output_name(path, q, residual=r) for q in queries for r in (False, True)]
+        names = list(names) if names is not None else output_names(path, queries)
         targets = [out_dir / n for n in names[0::2]]
         residuals = [out_dir / n for n in names[1::2]] if residual else []
 
@@ -274,7 +371,8 @@ def separate_file(separator: nn.Module, path: str | os.PathLike, queries: Sequen
                 else:
                     x = mixture.get(start, end)
                 est = _batched(separator, torch.from_numpy(np.asarray(x, np.float32)),
-                               condition, batch_size=batch_size, dtype=dtype).cpu()
+                               condition, negative_condition, batch_size=batch_size,
+                               dtype=dtype).cpu()
                 fader.add(start, est, fade_in=plan[k - 1][1] - start if k > 0 else 0,
                           fade_out=end - plan[k + 1][0] if k + 1 < len(plan) else 0)
                 # no later chunk reaches before the next one's start: that much is final

@@ -1,0 +1,180 @@
+"""The queries of a file run: captions or example clips, each with an optional negative query.
+
+A run embeds its queries once. [`embed_conditions`][torchlass.inference.queries.embed_conditions]
+turns the positive queries and the negative ones into the two ``(queries, dim)`` tensors a
+separator is called with, in one call to the encoder: a query without a negative gets a row
+of zeros, which a separator trained with negative queries reads as "no negative query".
+Negative queries are refused, before any work, by a separator that does not take them
+(``takes_negative`` false or absent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from torchlass.errors import DTypeError, ShapeError, TorchlassError
+from torchlass.query import (
+    AudioEncoder,
+    AudioQuery,
+    CachedTextEncoder,
+    Query,
+    TextEncoder,
+    embed_queries,
+)
+
+__all__ = ["check_negatives", "check_queries", "embed_conditions", "embeds_audio",
+           "takes_negative"]
+
+
+def takes_negative(separator: nn.Module) -> bool:
+    """Whether ``separator`` is conditioned on a negative query too (its ``takes_negative``)."""
+    return bool(getattr(separator, "takes_negative", False))
+
+
+def embeds_audio(encoder: object) -> bool:
+    """Whether ``encoder`` embeds clips (an [`AudioEncoder`][torchlass.query.AudioEncoder]).
+
+    A [`CachedTextEncoder`][torchlass.query.CachedTextEncoder] always has ``embed_audio``; it
+    embeds clips when the encoder it wraps does.
+
+    Examples:
+        >>> from torchlass.query import HashedTextEncoder
+        >>> embeds_audio(CachedTextEncoder(HashedTextEncoder(dim=8)))
+        False
+    """
+    while isinstance(encoder, CachedTextEncoder):
+        encoder = encoder.encoder
+    return isinstance(encoder, AudioEncoder)
+
+
+def _check_clip(query: AudioQuery, fn: str, name: str) -> None:
+    wave, rate = query.waveform, query.sample_rate
+    if not isinstance(wave, torch.Tensor) or not wave.is_floating_point() or wave.is_complex():
+        got = wave.dtype if isinstance(wave, torch.Tensor) else type(wave).__name__
+        raise DTypeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
+                         f"real floating-point waveform, got {got}")
+    if wave.dim() not in (1, 2) or wave.shape[-1] == 0:
+        raise ShapeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
+                         f"waveform (time,) or (channels, time) with samples, got shape "
+                         f"{tuple(wave.shape)}")
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise ShapeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
+                         f"positive int sample_rate, got {rate!r}")
+
+
+def check_queries(queries: object, fn: str) -> list[Query]:
+    """Return ``queries`` (captions and [`AudioQuery`][torchlass.query.AudioQuery] clips) as a list.
+
+    Raises:
+        DTypeError: if ``queries`` is a string, or holds something that is neither a string
+            nor an ``AudioQuery``, or a clip whose waveform is not real floating-point.
+        ShapeError: if ``queries`` is empty or a clip has no samples, a rank other than 1
+            or 2, or a sample rate that is not a positive int.
+
+    Examples:
+        >>> check_queries(["a dog", AudioQuery(torch.zeros(4), 8000, "x")], "f")[0]
+        'a dog'
+    """
+    if isinstance(queries, str) or not isinstance(queries, Sequence):
+        raise DTypeError(f"{fn}(): argument 'queries' expected a list of captions and "
+                         f"AudioQuery clips, got {type(queries).__name__}")
+    if len(queries) == 0:
+        raise ShapeError(f"{fn}(): argument 'queries' expected at least one query, got 0")
+    for query in queries:
+        if isinstance(query, AudioQuery):
+            _check_clip(query, fn, "queries")
+        elif not isinstance(query, str):
+            raise DTypeError(f"{fn}(): argument 'queries' expected captions (str) and "
+                             f"AudioQuery clips, got an item of type {type(query).__name__}")
+    return list(queries)
+
+
+def check_negatives(negatives: object, queries: Sequence[Query], separator: nn.Module,
+                    fn: str) -> list[Query | None] | None:
+    """Return ``negatives`` as a list, one per query, or raise before any work is done.
+
+    Args:
+        negatives: one negative query per query (a caption, an
+            [`AudioQuery`][torchlass.query.AudioQuery], or None for none), or None.
+        queries: the positive queries.
+        separator: the model; it must take negative queries if any is given.
+        fn: the public function, for messages.
+
+    Raises:
+        DTypeError: if ``negatives`` is a string or holds another type.
+        ShapeError: if it does not hold one entry per query.
+        TorchlassError: if a negative query is given to a separator that does not take any.
+    """
+    if negatives is None:
+        return None
+    if isinstance(negatives, str) or not isinstance(negatives, Sequence):
+        raise DTypeError(f"{fn}(): argument 'negatives' expected a list (one caption or None "
+                         f"per query), got {type(negatives).__name__}")
+    if len(negatives) != len(queries):
+        raise ShapeError(f"{fn}(): argument 'negatives' expected one entry per query "
+                         f"({len(queries)}), got {len(negatives)}")
+    for negative in negatives:
+        if isinstance(negative, AudioQuery):
+            _check_clip(negative, fn, "negatives")
+        elif negative is not None and not isinstance(negative, str):
+            raise DTypeError(f"{fn}(): argument 'negatives' expected captions (str), "
+                             f"AudioQuery clips or None, got an item of type "
+                             f"{type(negative).__name__}")
+    if any(n is not None for n in negatives) and not takes_negative(separator):
+        raise TorchlassError(f"{fn}(): argument 'negatives' was given, but the separator "
+                             f"{type(separator).__name__} takes no negative query (its "
+                             "takes_negative is not true): use a model trained with negative "
+                             "queries, or leave 'negatives' out")
+    return list(negatives)
+
+
+def embed_conditions(encoder: TextEncoder, queries: Sequence[Query],
+                     negatives: Sequence[Query | None] | None = None, *,
+                     device: torch.device | str | None = None, fn: str = "embed_conditions"
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Embed the queries and their negatives in one call to the encoder.
+
+    Args:
+        encoder: a [`TextEncoder`][torchlass.query.TextEncoder], also an
+            [`AudioEncoder`][torchlass.query.AudioEncoder] if a clip is among the queries.
+        queries: captions and clips (checked by
+            [`check_queries`][torchlass.inference.queries.check_queries]).
+        negatives: one negative query or None per query (checked by
+            [`check_negatives`][torchlass.inference.queries.check_negatives]), or None.
+        device: where the embeddings should live.
+        fn: the public function, for messages.
+
+    Returns:
+        ``(condition, negative)``, float32; ``negative`` is None without ``negatives`` and
+        has a zero row for every query without a negative query.
+
+    Shape:
+        Both: ``(len(queries), encoder.dim)``.
+
+    Raises:
+        TorchlassError: if a clip is given and the encoder embeds text only.
+
+    Examples:
+        >>> from torchlass.query import HashedTextEncoder
+        >>> encoder = HashedTextEncoder(dim=4)
+        >>> c, n = embed_conditions(encoder, ["speech", "a dog"], ["tv", None])
+        >>> c.shape, torch.equal(n[0], encoder(["tv"])[0]), n[1].tolist()
+        (torch.Size([2, 4]), True, [0.0, 0.0, 0.0, 0.0])
+    """
+    given = [k for k, n in enumerate(negatives or []) if n is not None]
+    items = [*queries, *(negatives[k] for k in given)] if negatives else list(queries)
+    clip = next((q for q in items if isinstance(q, AudioQuery)), None)
+    if clip is not None and not embeds_audio(encoder):
+        raise TorchlassError(f"{fn}(): the clip {clip.name!r} is a query, but the "
+                             f"encoder {type(encoder).__name__} embeds text only (a CLAP "
+                             "encoder with its audio tower embeds both)")
+    rows = embed_queries(encoder, items, device=device)
+    condition = rows[:len(queries)]
+    if negatives is None:
+        return condition, None
+    negative = torch.zeros_like(condition)
+    negative[given] = rows[len(queries):]
+    return condition, negative
