@@ -30,6 +30,7 @@ from torchlass import __version__
 from torchlass.errors import TorchlassError
 
 if TYPE_CHECKING:
+    from torchlass.query import AudioQuery, Query
     from torchlass.recipes.config import Config
 
 __all__ = ["build_parser", "main"]
@@ -49,6 +50,10 @@ _EPILOG_SEPARATE = """examples:
       --query "a dog barking" --query "speech" --input recordings/ --residual --out-dir out
   torchlass separate --checkpoint runs/system1/checkpoint.pt --input street.flac \\
       --query "a car horn" --output horn.wav
+  torchlass separate --checkpoint negative.pt --input living_room/ \\
+      --query "speech" --negative "a television" --out-dir out
+  torchlass separate --checkpoint clap_with_audio.ckpt --tokenizer roberta-base/ \\
+      --query-audio examples/bark.wav --query "rain" --input street.flac --out-dir out
 """
 
 
@@ -177,38 +182,99 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _AppendQuery(argparse.Action):
+    """Collect ``--query`` and ``--query-audio`` in one list, in command-line order."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        queries = list(getattr(namespace, self.dest) or [])
+        setattr(namespace, self.dest, [*queries, (option_string, values)])
+
+
+def _read_query_clip(path: str) -> AudioQuery:
+    """An ``--query-audio`` file at its own rate and channels (the encoder resamples)."""
+    from torchlass.data.audio import audio_info, read_audio
+    from torchlass.query import AudioQuery
+
+    rate = audio_info(path)[1]
+    waveform = read_audio(path, sample_rate=rate, mono=False)
+    if waveform.shape[-1] == 0:
+        raise TorchlassError(f"--query-audio expected a clip with samples, got the empty file "
+                             f"{path!r}")
+    return AudioQuery(waveform, rate, Path(path).stem)
+
+
+def _separate_negatives(args: argparse.Namespace) -> list[str | None] | None:
+    """Check the queries; one negative (or None) per query, or None without --negative."""
+    given = args.queries or []
+    if not given:
+        raise TorchlassError("expected at least one --query or --query-audio, got none")
+    for option, value in given:
+        if option == "--query" and not value.strip():
+            raise TorchlassError("--query expected a description of the sound, got ''")
+    negatives = args.negative
+    if negatives is not None:
+        if len(negatives) not in (1, len(given)):
+            raise TorchlassError(f"--negative expected one value for all queries or one per "
+                                 f"query ({len(given)}), got {len(negatives)}")
+        # an empty --negative: no negative query for that query
+        negatives = [n if n.strip() else None for n in negatives] * (
+            len(given) if len(negatives) == 1 else 1)
+    return negatives
+
+
 def _separate(args: argparse.Namespace) -> int:
-    from torchlass.inference import expand_inputs, load_separator, separate_file, separate_files
+    from torchlass.inference import (
+        embeds_audio,
+        expand_inputs,
+        load_separator,
+        separate_file,
+        separate_files,
+        takes_negative,
+    )
     from torchlass.recipes.inference import resolve_device
 
-    for query in args.query:
-        if not query.strip():
-            raise TorchlassError("--query expected a description of the sound, got ''")
-    options = {"residual": args.residual, "chunk_seconds": args.chunk_seconds,
-               "overlap_seconds": args.overlap_seconds, "batch_size": args.batch_size,
-               "device": args.device, "dtype": args.dtype}
+    negatives = _separate_negatives(args)
     if args.output:
         files = expand_inputs(args.input)
-        if len(files) != 1 or len(args.query) != 1:
+        if len(files) != 1 or len(args.queries) != 1:
             raise TorchlassError("--output names one file: give one --input file and one "
-                                 "--query, or use --out-dir")
+                                 "--query or --query-audio, or use --out-dir")
+    options = {"negatives": negatives, "residual": args.residual,
+               "chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds,
+               "batch_size": args.batch_size, "device": args.device, "dtype": args.dtype}
+    if args.output:
         output = Path(args.output)
         names = [output.name, f"{output.stem}_residual.wav"]
         _check_output(args.output, "--output", suffixes=_AUDIO_OUT, input_path=str(files[0]))
         if args.residual:  # written next to the target
             _check_output(str(output.parent / names[1]), "--output", input_path=str(files[0]))
+    queries: list[Query] = [value if option == "--query" else _read_query_clip(value)
+                            for option, value in args.queries]
     resolve_device(args.device, fn="", name="--device")
     separator, encoder = load_separator(args.checkpoint, tokenizer=args.tokenizer,
                                         clap_checkpoint=args.clap_checkpoint,
                                         device=args.device)
+    if any(option == "--query-audio" for option, _ in args.queries) and not embeds_audio(
+            encoder):
+        raise TorchlassError(
+            f"--query-audio needs CLAP's audio tower, but {args.checkpoint!r}"
+            + (" with --tokenizer" if args.tokenizer else "")
+            + (" and --clap-checkpoint" if args.clap_checkpoint else "")
+            + f" gives a text-only encoder ({type(encoder).__name__}): pass --tokenizer DIR "
+            "with a checkpoint (or --clap-checkpoint) that holds CLAP's audio tower")
+    if negatives is not None and any(negatives) and not takes_negative(separator):
+        raise TorchlassError(f"--negative needs a separator trained with negative queries; "
+                             f"{args.checkpoint!r} gives one that takes none "
+                             f"({type(separator).__name__}, takes_negative is not true)")
     if args.output:
-        done = separate_file(separator, files[0], args.query, encoder, names=names,
+        done = separate_file(separator, files[0], queries, encoder, names=names,
                              out_dir=output.parent, **options)
         for path in done.targets + done.residuals:
             print(f"wrote {path} ({done.seconds:.2f} s, {done.sample_rate} Hz, "
                   f"{done.channels} channel(s))")
         return 0
-    summary = separate_files(separator, args.input, args.query, encoder, out_dir=args.out_dir,
+    summary = separate_files(separator, args.input, queries, encoder, out_dir=args.out_dir,
                              progress=not args.no_progress, **options)
     for path, reason in summary.failed:
         print(f"torchlass separate: error: {path}: {reason}", file=sys.stderr)
@@ -330,10 +396,19 @@ def build_parser() -> argparse.ArgumentParser:
                           help="torchlass training checkpoint, or an AudioSep/DCASE one")
     separate.add_argument("--input", required=True, nargs="+", metavar="PATH",
                           help="audio files, folders or glob patterns")
-    separate.add_argument("--query", required=True, action="append",
+    separate.add_argument("--query", action=_AppendQuery, dest="queries",
                           help='text query, e.g. "a dog barking" (repeatable)')
+    separate.add_argument("--query-audio", action=_AppendQuery, dest="queries", metavar="FILE",
+                          help="an example clip as the query, \"more of this sound\" "
+                               "(repeatable, mixes with --query in the order given; needs "
+                               "CLAP's audio tower)")
+    separate.add_argument("--negative", action="append", metavar="TEXT",
+                          help="what not to keep, e.g. \"a television\": once for all "
+                               "queries or once per query in order (\"\" for none); needs a "
+                               "separator trained with negative queries")
     separate.add_argument("--out-dir", default=".",
-                          help="folder of the outputs, named INPUT_QUERY[_residual].wav "
+                          help="folder of the outputs, named INPUT_QUERY[_residual].wav, "
+                               "INPUT_audio_CLIP[_residual].wav for --query-audio "
                                "(default: .)")
     separate.add_argument("--output", help="one output file instead (one input, one query)")
     separate.add_argument("--residual", action="store_true",
