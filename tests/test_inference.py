@@ -413,6 +413,7 @@ def test_text_tower_from_a_laion_checkpoint_next_to_the_separator(published, tmp
 
 
 @pytest.mark.parametrize("name", ["torchlass.inference.files", "torchlass.inference.batch",
+                                  "torchlass.inference.queries",
                                   "torchlass.inference.stream"])
 def test_docstring_examples(name):
     import doctest

@@ -103,6 +103,10 @@ def check_negatives(negatives: object, queries: Sequence[Query], separator: nn.M
         separator: the model; it must take negative queries if any is given.
         fn: the public function, for messages.
 
+    Returns:
+        The list, or None without ``negatives`` or when all are None and the separator
+        takes no negative query (it is then called without one).
+
     Raises:
         DTypeError: if ``negatives`` is a string or holds another type.
         ShapeError: if it does not hold one entry per query.
@@ -123,7 +127,9 @@ def check_negatives(negatives: object, queries: Sequence[Query], separator: nn.M
             raise DTypeError(f"{fn}(): argument 'negatives' expected captions (str), "
                              f"AudioQuery clips or None, got an item of type "
                              f"{type(negative).__name__}")
-    if any(n is not None for n in negatives) and not takes_negative(separator):
+    if not takes_negative(separator):
+        if all(n is None for n in negatives):  # nothing to pass to a model that takes none
+            return None
         raise TorchlassError(f"{fn}(): argument 'negatives' was given, but the separator "
                              f"{type(separator).__name__} takes no negative query (its "
                              "takes_negative is not true): use a model trained with negative "
