@@ -321,6 +321,7 @@ def test_guide_and_query_page_run_with_test_weights(published, monkeypatch, caps
         "street.wav 44100 2 ['street_a_dog_barking.wav', 'street_speech.wav']",
         "0 failed",
         "street_a_dog_barking.wav street_a_dog_barking_residual.wav",
+        "2 ['take2_speech.wav', 'take2_audio_street.wav', 'take2_speech_2.wav']",
         "44100 True True",
     ]
     run_page("docs/api/query.md")
