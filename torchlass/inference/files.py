@@ -84,12 +84,14 @@ def output_names(path: str | os.PathLike, queries: Sequence[Query]) -> list[str]
         >>> output_names("a.wav", ["rain", "rain"])
         ['a_rain.wav', 'a_rain_residual.wav', 'a_rain_2.wav', 'a_rain_2_residual.wav']
     """
-    stem, taken, names = Path(path).stem, set(), []
+    taken: set[str] = set()
+    names: list[str] = []
     for query in queries:
-        slug, k = _slug(query), 1
-        while (pair := [f"{stem}_{slug}{'_' + str(k) if k > 1 else ''}{end}.wav"
-                        for end in ("", "_residual")]) and taken.intersection(pair):
+        base, k = f"{Path(path).stem}_{_slug(query)}", 1
+        pair = [f"{base}.wav", f"{base}_residual.wav"]
+        while taken.intersection(pair):
             k += 1
+            pair = [f"{base}_{k}.wav", f"{base}_{k}_residual.wav"]
         taken.update(pair)
         names += pair
     return names

@@ -171,7 +171,7 @@ def embed_conditions(encoder: TextEncoder, queries: Sequence[Query],
         (torch.Size([2, 4]), True, [0.0, 0.0, 0.0, 0.0])
     """
     given = [k for k, n in enumerate(negatives or []) if n is not None]
-    items = [*queries, *(negatives[k] for k in given)] if negatives else list(queries)
+    items: list[Query] = [*queries, *(n for n in negatives or [] if n is not None)]
     clip = next((q for q in items if isinstance(q, AudioQuery)), None)
     if clip is not None and not embeds_audio(encoder):
         raise TorchlassError(f"{fn}(): the clip {clip.name!r} is a query, but the "
