@@ -180,6 +180,29 @@ def test_separate_files_embeds_once_and_passes_negatives(tmp_path):
                                        atol=1e-5)
 
 
+def test_real_network_with_a_clip_query_equals_separate_on_the_whole_file(tmp_path):
+    from torchlass import Separator
+
+    torch.manual_seed(0)
+    sep = Separator.srpol_system1(n_fft=64, hop_length=16, stem_width=2, widths=(2, 4),
+                                  pools=((2, 2), (2, 2)), sample_rate=8000,
+                                  condition_size=Encoder.dim).eval()
+    x = write(tmp_path / "in.wav", 1.1, 8000, 2)
+    bark, _ = clip(0.3, 44100, 2, seed=6)
+    encoder = Encoder()
+    done = separate_file(sep, tmp_path / "in.wav", [bark, "rain"], encoder, out_dir=tmp_path,
+                         chunk_seconds=0.5, overlap_seconds=0.1, batch_size=3)
+    condition = torch.cat([Encoder().embed_audio(bark.waveform[None], 44100),
+                           Encoder()(["rain"])])
+    with torch.no_grad():
+        for c in range(2):
+            whole = sep.separate(torch.from_numpy(x[c:c + 1]).float(), condition,
+                                 chunk_seconds=0.5, overlap_seconds=0.1)
+            for k in range(2):
+                np.testing.assert_allclose(read(done.targets[k])[c], whole[k, 0, 0].numpy(),
+                                           atol=1e-5)
+
+
 def test_output_names_are_distinct_and_safe():
     bark = AudioQuery(torch.zeros(8), 16000, "bark")
     assert output_name("rec/st.wav", AudioQuery(torch.zeros(8), 8000, "../../etc/Bark.WAV")) \
