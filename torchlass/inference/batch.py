@@ -27,8 +27,8 @@ from torchlass.inference.files import (
     output_names,
     separate_file,
 )
-from torchlass.inference.queries import check_negatives, check_queries, embed_conditions
-from torchlass.query import Query, TextEncoder
+from torchlass.inference.queries import check_negatives, embed_conditions
+from torchlass.query import Query, TextEncoder, check_queries
 from torchlass.separator import check_chunking
 
 __all__ = ["AUDIO_SUFFIXES", "SeparationSummary", "expand_inputs", "separate_files"]

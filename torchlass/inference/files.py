@@ -29,12 +29,11 @@ from torchlass.data.audio import AudioFileError, import_soundfile
 from torchlass.errors import ShapeError, TorchlassError
 from torchlass.inference.queries import (
     check_negatives,
-    check_queries,
     embed_conditions,
     takes_negative,
 )
 from torchlass.inference.stream import BlockResampler, ForwardReader
-from torchlass.query import Query, TextEncoder
+from torchlass.query import Query, TextEncoder, check_queries
 from torchlass.separator import _chunks, _fade_weights, check_chunking
 
 __all__ = ["DTYPES", "SeparatedFile", "model_sample_rate", "output_name", "output_names",

@@ -24,9 +24,9 @@ from torchlass.query import (
     TextEncoder,
     embed_queries,
 )
+from torchlass.query.protocol import check_clip
 
-__all__ = ["check_negatives", "check_queries", "embed_conditions", "embeds_audio",
-           "takes_negative"]
+__all__ = ["check_negatives", "embed_conditions", "embeds_audio", "takes_negative"]
 
 
 def takes_negative(separator: nn.Module) -> bool:
@@ -48,48 +48,6 @@ def embeds_audio(encoder: object) -> bool:
     while isinstance(encoder, CachedTextEncoder):
         encoder = encoder.encoder
     return isinstance(encoder, AudioEncoder)
-
-
-def _check_clip(query: AudioQuery, fn: str, name: str) -> None:
-    wave, rate = query.waveform, query.sample_rate
-    if not isinstance(wave, torch.Tensor) or not wave.is_floating_point() or wave.is_complex():
-        got = wave.dtype if isinstance(wave, torch.Tensor) else type(wave).__name__
-        raise DTypeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
-                         f"real floating-point waveform, got {got}")
-    if wave.dim() not in (1, 2) or wave.shape[-1] == 0:
-        raise ShapeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
-                         f"waveform (time,) or (channels, time) with samples, got shape "
-                         f"{tuple(wave.shape)}")
-    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-        raise ShapeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
-                         f"positive int sample_rate, got {rate!r}")
-
-
-def check_queries(queries: object, fn: str) -> list[Query]:
-    """Return ``queries`` (captions and [`AudioQuery`][torchlass.query.AudioQuery] clips) as a list.
-
-    Raises:
-        DTypeError: if ``queries`` is a string, or holds something that is neither a string
-            nor an ``AudioQuery``, or a clip whose waveform is not real floating-point.
-        ShapeError: if ``queries`` is empty or a clip has no samples, a rank other than 1
-            or 2, or a sample rate that is not a positive int.
-
-    Examples:
-        >>> check_queries(["a dog", AudioQuery(torch.zeros(4), 8000, "x")], "f")[0]
-        'a dog'
-    """
-    if isinstance(queries, str) or not isinstance(queries, Sequence):
-        raise DTypeError(f"{fn}(): argument 'queries' expected a list of captions and "
-                         f"AudioQuery clips, got {type(queries).__name__}")
-    if len(queries) == 0:
-        raise ShapeError(f"{fn}(): argument 'queries' expected at least one query, got 0")
-    for query in queries:
-        if isinstance(query, AudioQuery):
-            _check_clip(query, fn, "queries")
-        elif not isinstance(query, str):
-            raise DTypeError(f"{fn}(): argument 'queries' expected captions (str) and "
-                             f"AudioQuery clips, got an item of type {type(query).__name__}")
-    return list(queries)
 
 
 def check_negatives(negatives: object, queries: Sequence[Query], separator: nn.Module,
@@ -122,7 +80,7 @@ def check_negatives(negatives: object, queries: Sequence[Query], separator: nn.M
                          f"({len(queries)}), got {len(negatives)}")
     for negative in negatives:
         if isinstance(negative, AudioQuery):
-            _check_clip(negative, fn, "negatives")
+            check_clip(negative, fn, "negatives")
         elif negative is not None and not isinstance(negative, str):
             raise DTypeError(f"{fn}(): argument 'negatives' expected captions (str), "
                              f"AudioQuery clips or None, got an item of type "
@@ -147,7 +105,7 @@ def embed_conditions(encoder: TextEncoder, queries: Sequence[Query],
         encoder: a [`TextEncoder`][torchlass.query.TextEncoder], also an
             [`AudioEncoder`][torchlass.query.AudioEncoder] if a clip is among the queries.
         queries: captions and clips (checked by
-            [`check_queries`][torchlass.inference.queries.check_queries]).
+            [`check_queries`][torchlass.query.check_queries]).
         negatives: one negative query or None per query (checked by
             [`check_negatives`][torchlass.inference.queries.check_negatives]), or None.
         device: where the embeddings should live.

@@ -16,8 +16,18 @@ import torch
 
 from torchlass.errors import DTypeError, ShapeError, TorchlassError
 
-__all__ = ["AudioEncoder", "AudioQuery", "Query", "TextEncoder", "check_captions", "embed_captions",
-           "embed_queries", "query_name"]
+__all__ = [
+    "AudioEncoder",
+    "AudioQuery",
+    "Query",
+    "TextEncoder",
+    "check_captions",
+    "check_clip",
+    "check_queries",
+    "embed_captions",
+    "embed_queries",
+    "query_name",
+]
 
 
 @runtime_checkable
@@ -185,15 +195,7 @@ def embed_queries(encoder: TextEncoder, queries: Sequence[Query], *,
         torch.Size([2, 16])
     """
     fn = "embed_queries"
-    if isinstance(queries, str) or not isinstance(queries, Sequence):
-        raise DTypeError(f"{fn}(): argument 'queries' expected a list of captions and "
-                         f"AudioQuery clips, got {type(queries).__name__}")
-    if len(queries) == 0:
-        raise ShapeError(f"{fn}(): argument 'queries' expected at least one query, got 0")
-    bad = [type(q).__name__ for q in queries if not isinstance(q, str | AudioQuery)]
-    if bad:
-        raise DTypeError(f"{fn}(): argument 'queries' expected captions (str) and AudioQuery "
-                         f"clips, got an item of type {bad[0]}")
+    queries = check_queries(queries, fn)
     rows: list[torch.Tensor | None] = [None] * len(queries)
     text = [k for k, q in enumerate(queries) if isinstance(q, str)]
     if text:
@@ -218,4 +220,49 @@ def embed_queries(encoder: TextEncoder, queries: Sequence[Query], *,
                              f"{(1, encoder.dim)}, got {tuple(out.shape)}")
         rows[k] = out[0].to(device=device if device is not None else out.device,
                             dtype=torch.float32)
-    return torch.stack([r.to(rows[0].device) for r in rows if r is not None])
+    done = [r for r in rows if r is not None]  # every row, now filled
+    return torch.stack([r.to(done[0].device) for r in done])
+
+
+def check_clip(query: AudioQuery, fn: str, name: str) -> None:
+    """Raise naming ``fn`` and ``name`` unless ``query`` holds a real float waveform of rank 1
+    or 2 with samples and a positive int sample rate."""
+    wave, rate = query.waveform, query.sample_rate
+    if not isinstance(wave, torch.Tensor) or not wave.is_floating_point() or wave.is_complex():
+        got = wave.dtype if isinstance(wave, torch.Tensor) else type(wave).__name__
+        raise DTypeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
+                         f"real floating-point waveform, got {got}")
+    if wave.dim() not in (1, 2) or wave.shape[-1] == 0:
+        raise ShapeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
+                         f"waveform (time,) or (channels, time) with samples, got shape "
+                         f"{tuple(wave.shape)}")
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise ShapeError(f"{fn}(): argument '{name}' holds the clip {query.name!r}, expected a "
+                         f"positive int sample_rate, got {rate!r}")
+
+
+def check_queries(queries: object, fn: str) -> list[Query]:
+    """Return ``queries`` (captions and [`AudioQuery`][torchlass.query.AudioQuery] clips) as a list.
+
+    Raises:
+        DTypeError: if ``queries`` is a string, or holds something that is neither a string
+            nor an ``AudioQuery``, or a clip whose waveform is not real floating-point.
+        ShapeError: if ``queries`` is empty or a clip has no samples, a rank other than 1
+            or 2, or a sample rate that is not a positive int.
+
+    Examples:
+        >>> check_queries(["a dog", AudioQuery(torch.zeros(4), 8000, "x")], "f")[0]
+        'a dog'
+    """
+    if isinstance(queries, str) or not isinstance(queries, Sequence):
+        raise DTypeError(f"{fn}(): argument 'queries' expected a list of captions and "
+                         f"AudioQuery clips, got {type(queries).__name__}")
+    if len(queries) == 0:
+        raise ShapeError(f"{fn}(): argument 'queries' expected at least one query, got 0")
+    for query in queries:
+        if isinstance(query, AudioQuery):
+            check_clip(query, fn, "queries")
+        elif not isinstance(query, str):
+            raise DTypeError(f"{fn}(): argument 'queries' expected captions (str) and "
+                             f"AudioQuery clips, got an item of type {type(query).__name__}")
+    return list(queries)
