@@ -204,3 +204,18 @@ def test_audio_variant_errors():
     with pytest.raises(NonFiniteError, match=r"^clap_score_audio\(\): argument 'reference'"):
         clap_score_audio(torch.randn(1, 10), torch.full((1, 10), float("inf")), StandInClap(),
                          sample_rate=16000)
+
+
+def test_a_cache_around_a_text_encoder_has_no_audio_tower():
+    from torchlass.metrics import has_audio_tower
+    from torchlass.query import CachedTextEncoder, HashedTextEncoder
+
+    assert has_audio_tower(CachedTextEncoder(StandInClap()))
+    assert not has_audio_tower(CachedTextEncoder(HashedTextEncoder(dim=6)))
+    with pytest.raises(TorchlassError, match=r"expected an audio encoder .* got "
+                                             r"HashedTextEncoder, which embeds no audio$"):
+        clap_score(torch.ones(1, 9), ["a"], CachedTextEncoder(HashedTextEncoder(dim=6)),
+                   sample_rate=16000)
+    got = clap_score(torch.ones(1, 9), ["a"], CachedTextEncoder(StandInClap()),
+                     sample_rate=16000)
+    assert got.shape == (1,)

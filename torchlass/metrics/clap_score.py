@@ -35,9 +35,11 @@ from torchlass.checks import (
     loss_dtype,
 )
 from torchlass.errors import DTypeError, ShapeError, TorchlassError, ValueRangeError
+from torchlass.query.cache import CachedTextEncoder
 from torchlass.query.protocol import AudioEncoder, TextEncoder, check_captions, embed_captions
 
-__all__ = ["CLAP_CONVENTIONS", "clap_score", "clap_score_audio", "clap_similarity"]
+__all__ = ["CLAP_CONVENTIONS", "clap_score", "clap_score_audio", "clap_similarity",
+           "has_audio_tower"]
 
 #: ``convention -> (factor, clipped at zero)``: the score is ``factor * cos`` or
 #: ``factor * max(cos, 0)``.
@@ -114,14 +116,34 @@ def _check_audio(audio: torch.Tensor, fn: str, name: str) -> None:
     check_finite(audio, fn, name)
 
 
+def _unwrap(encoder: object) -> object:
+    while isinstance(encoder, CachedTextEncoder):
+        encoder = encoder.encoder
+    return encoder
+
+
+def has_audio_tower(encoder: object) -> bool:
+    """Whether ``encoder`` can embed audio (CLAPScore's judge must).
+
+    A [`CachedTextEncoder`][torchlass.query.CachedTextEncoder] always has ``embed_audio``
+    and forwards it, so the encoder it wraps decides.
+
+    Examples:
+        >>> from torchlass.query import CachedTextEncoder, HashedTextEncoder
+        >>> has_audio_tower(CachedTextEncoder(HashedTextEncoder(dim=8)))
+        False
+    """
+    return isinstance(_unwrap(encoder), AudioEncoder)
+
+
 def _embed_audio(encoder: object, audio: torch.Tensor, sample_rate: int, fn: str
                  ) -> torch.Tensor:
     """``encoder.embed_audio`` on ``audio``, with what it returns checked."""
-    if not isinstance(encoder, AudioEncoder):
+    if not has_audio_tower(encoder) or not isinstance(encoder, AudioEncoder):
         raise TorchlassError(
             f"{fn}(): argument 'encoder' expected an audio encoder with dim and "
             f"embed_audio(audio, sample_rate) (a CLAP model with its audio tower), got "
-            f"{type(encoder).__name__}, which embeds no audio")
+            f"{type(_unwrap(encoder)).__name__}, which embeds no audio")
     out = encoder.embed_audio(audio, sample_rate)
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
         got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
