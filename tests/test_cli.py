@@ -418,6 +418,53 @@ def test_demo_quick(tmp_path, capsys):
     assert (tmp_path / "heldout" / "validation.csv").is_file()
     assert len(list((tmp_path / "audio").glob("*_estimate.wav"))) >= 1
     assert "SDRi" in out and "untrained" in out and "trained" in out
+    assert "CLAPScore: not computed (no --clap-checkpoint given)" in out
+    assert "CLAPScore (" not in out
+    assert results["clapscore"] == {"computed": False, "reason": "no --clap-checkpoint given"}
+
+
+def test_demo_reports_clapscore_with_a_clap_model(tmp_path, capsys, monkeypatch):
+    import torchlass.query
+
+    asked = []
+
+    def fake_loader(source, *, tokenizer):
+        asked.append((source, tokenizer))
+        return StandInClap()
+
+    monkeypatch.setattr(torchlass.query, "load_clap_encoder", fake_loader, raising=False)
+    code, out, err = run(capsys, "demo", "--quick", "--steps", "2", "--out", str(tmp_path),
+                         "--no-progress", "--clap-checkpoint", "clap.pt", "--tokenizer", "tok")
+    assert code == 0, err
+    assert asked == [("clap.pt", "tok")]
+    assert "CLAPScore (cos)" in out and "not computed" not in out
+    clap = json.loads((tmp_path / "results.json").read_text())["clapscore"]
+    assert clap["convention"] == "cos"
+    for column in ("trained", "untrained"):
+        values = clap[column]
+        assert set(values) == {"clapscore_cos_estimate", "clapscore_cos_mixture",
+                               "clapscore_cos_improvement"}
+        assert all(-1 <= v <= 1 for v in values.values())
+        # the mixtures are the same for both models, so is their CLAPScore
+    assert clap["trained"]["clapscore_cos_mixture"] == clap["untrained"]["clapscore_cos_mixture"]
+    rows = list(csv.DictReader((tmp_path / "items.csv").open()))
+    assert rows[0]["clapscore_cos_estimate"] != ""
+
+
+def test_demo_clap_option_errors(tmp_path, capsys, monkeypatch):
+    import torchlass.query
+
+    fails(capsys, ["demo", "--quick", "--out", str(tmp_path), "--clap-checkpoint", "c.pt"],
+          "torchlass demo: TorchlassError: --clap-checkpoint and --tokenizer go together: "
+          "CLAP's towers are built from the checkpoint with the RoBERTa tokenizer folder")
+    monkeypatch.setattr(torchlass.query, "load_clap_encoder",
+                        lambda source, *, tokenizer: torchlass.query.HashedTextEncoder(),
+                        raising=False)
+    fails(capsys, ["demo", "--quick", "--out", str(tmp_path), "--clap-checkpoint", "c.pt",
+                   "--tokenizer", "tok"],
+          "torchlass demo: TorchlassError: --clap-checkpoint: 'c.pt' holds no CLAP audio "
+          "tower, which CLAPScore needs")
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_demo_rejects_bad_settings(tmp_path, capsys):

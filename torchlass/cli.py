@@ -64,13 +64,26 @@ def _demo(args: argparse.Namespace) -> int:
 
     from torchlass.recipes.demo import DemoSettings, run_demo
 
+    if (args.clap_checkpoint is None) != (args.tokenizer is None):
+        raise TorchlassError("--clap-checkpoint and --tokenizer go together: CLAP's towers "
+                             "are built from the checkpoint with the RoBERTa tokenizer folder")
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
     if changes:
         settings = DemoSettings(**{**settings.__dict__, **changes})
-    run_demo(args.out, settings=settings, progress=not args.no_progress)
+    clap = None
+    if args.clap_checkpoint is not None:  # loaded first: a bad file fails before training
+        from torchlass.metrics import has_audio_tower
+        from torchlass.query import load_clap_encoder
+
+        clap = load_clap_encoder(args.clap_checkpoint, tokenizer=args.tokenizer)
+        if not has_audio_tower(clap):
+            raise TorchlassError(f"--clap-checkpoint: {args.clap_checkpoint!r} holds no CLAP "
+                                 "audio tower, which CLAPScore needs")
+    run_demo(args.out, settings=settings, progress=not args.no_progress, clap=clap,
+             clap_convention=args.clap_convention)
     return 0
 
 
@@ -320,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, help="seed of data, model and mixing (default: 0)")
     demo.add_argument("--threads", type=int, default=0,
                       help="CPU threads for torch (default: torch's choice)")
+    demo.add_argument("--clap-checkpoint", metavar="FILE",
+                      help="a checkpoint holding CLAP's audio and text towers (LAION-CLAP, "
+                           "AudioSep or DCASE): also report CLAPScore, with CLAP as the judge")
+    demo.add_argument("--tokenizer", metavar="DIR",
+                      help="RoBERTa tokenizer folder for --clap-checkpoint")
+    demo.add_argument("--clap-convention", default="cos", choices=["cos", "hessel", "percent"],
+                      help="CLAPScore as cos (default), 2.5*max(cos,0) or 100*max(cos,0)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
 
