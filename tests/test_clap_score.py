@@ -219,3 +219,32 @@ def test_a_cache_around_a_text_encoder_has_no_audio_tower():
     got = clap_score(torch.ones(1, 9), ["a"], CachedTextEncoder(StandInClap()),
                      sample_rate=16000)
     assert got.shape == (1,)
+
+
+def test_similarity_gradcheck_in_float64():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, y: clap_similarity(x, y), (a, b))
+
+
+def test_batch_equals_items():
+    g = torch.Generator().manual_seed(5)
+    audio = torch.randn(3, 2, 120, generator=g)
+    batch = clap_score(audio, CAPTIONS, StandInClap(), sample_rate=16000, convention="hessel")
+    items = torch.cat([clap_score(audio[k:k + 1], CAPTIONS[k:k + 1], StandInClap(),
+                                  sample_rate=16000, convention="hessel") for k in range(3)])
+    torch.testing.assert_close(batch, items)
+
+
+def test_an_audio_only_encoder_cannot_score_captions():
+    class AudioOnly:
+        dim = 6
+        embed_audio = StandInClap().embed_audio
+
+    with pytest.raises(TorchlassError, match=r"^clap_score\(\): argument 'encoder' expected "
+                       r"CLAP's text tower too \(callable on captions\), got AudioOnly, which "
+                       r"embeds audio only$"):
+        clap_score(torch.ones(1, 9), ["a"], AudioOnly(), sample_rate=16000)
+    assert clap_score_audio(torch.ones(1, 9), torch.ones(1, 9), AudioOnly(),
+                            sample_rate=16000).item() == pytest.approx(1.0)

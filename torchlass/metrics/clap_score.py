@@ -21,6 +21,7 @@ Result names carry the convention (``clapscore_cos_estimate``), since the number
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import torch
 
@@ -122,7 +123,7 @@ def _unwrap(encoder: object) -> object:
     return encoder
 
 
-def has_audio_tower(encoder: object) -> bool:
+def has_audio_tower(encoder: object) -> TypeGuard[AudioEncoder]:
     """Whether ``encoder`` can embed audio (CLAPScore's judge must).
 
     A [`CachedTextEncoder`][torchlass.query.CachedTextEncoder] always has ``embed_audio``
@@ -156,7 +157,7 @@ def _embed_audio(encoder: object, audio: torch.Tensor, sample_rate: int, fn: str
     return out
 
 
-def clap_score(audio: torch.Tensor, captions: Sequence[str], encoder: TextEncoder, *,
+def clap_score(audio: torch.Tensor, captions: Sequence[str], encoder: AudioEncoder, *,
                sample_rate: int, convention: str = "cos") -> torch.Tensor:
     """CLAPScore of audio against its text query: the cosine of their CLAP embeddings.
 
@@ -187,7 +188,7 @@ def clap_score(audio: torch.Tensor, captions: Sequence[str], encoder: TextEncode
         ``audio``: ``(batch, time)`` or ``(batch, channels, time)``. Output: ``(batch,)``.
 
     Raises:
-        TorchlassError: if ``encoder`` has no ``embed_audio``.
+        TorchlassError: if ``encoder`` has no ``embed_audio`` or cannot embed captions.
         ShapeError: if the numbers of clips and captions differ, ``audio`` is empty or of
             another rank, or the encoder returns another shape.
         NonFiniteError: if ``audio`` or an embedding holds NaN or Inf.
@@ -215,6 +216,10 @@ def clap_score(audio: torch.Tensor, captions: Sequence[str], encoder: TextEncode
         raise ShapeError(f"{fn}(): arguments 'audio' and 'captions' expected one caption per "
                          f"clip, got {audio.shape[0]} clip(s) and {len(captions)} caption(s)")
     audio_embedding = _embed_audio(encoder, audio, sample_rate, fn)
+    if not isinstance(encoder, TextEncoder):
+        raise TorchlassError(f"{fn}(): argument 'encoder' expected CLAP's text tower too "
+                             f"(callable on captions), got {type(encoder).__name__}, which "
+                             "embeds audio only")
     text_embedding = embed_captions(encoder, captions)  # float32, checked
     return clap_similarity(audio_embedding, text_embedding, convention=convention,
                            fn=fn).to(audio.device)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -43,6 +43,7 @@ from torchlass.data.validation import (
 from torchlass.query import AudioEncoder, CachedTextEncoder, HashedTextEncoder, content_words
 from torchlass.recipes.config import Config, apply_overrides, get_config
 from torchlass.recipes.evaluate import (
+    ItemScore,
     clap_columns,
     evaluate_separator,
     format_table,
@@ -227,10 +228,12 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
                       progress=progress)
     (out / "log.csv").unlink(missing_ok=True)
     echo("[2/4] scoring the untrained model on the held-out mixtures")
-    judge = {"clap": clap, "sample_rate": settings.sample_rate,
-             "clap_convention": clap_convention}
-    untrained = summarize(evaluate_separator(trainer.model, items, encoder, batch_size=16,
-                                             **judge))
+    def evaluate() -> list[ItemScore]:
+        return evaluate_separator(trainer.model, items, encoder, batch_size=16, clap=clap,
+                                  sample_rate=settings.sample_rate,
+                                  clap_convention=clap_convention)
+
+    untrained = summarize(evaluate())
 
     echo(f"[3/4] training {settings.steps} steps (SRPOL system 1, "
          f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters)")
@@ -238,14 +241,14 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
     trainer.close()
 
     echo("[4/4] scoring the trained model; writing audio and figures")
-    scores = evaluate_separator(trainer.model, items, encoder, batch_size=16, **judge)
+    scores = evaluate()
     trained = summarize(scores)
     write_item_csv(out / "items.csv", scores)
     picks = range(0, len(items), max(1, len(items) // settings.examples))[: settings.examples]
     chosen = [items[i] for i in picks]
     estimates = _write_examples(trainer.model, chosen, encoder, out / "audio", settings)
-    _figure(out / "spectrograms.png", chosen, estimates, [scores[i].sdri for i in picks],
-            settings.sample_rate)
+    sdris = [cast(float, scores[i].sdri) for i in picks]  # every demo mixture has a target
+    _figure(out / "spectrograms.png", chosen, estimates, sdris, settings.sample_rate)
 
     def means(table: dict[str, dict[str, float]]) -> dict[str, float]:
         return {k: round(float(table["all"][k]), 3) for k in ("sdr", "sdri", "si_sdr")}

@@ -181,15 +181,19 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
                                1).cpu().tolist()
         claps: list[list[float | None]] = [[None] * 3 for _ in range(n)]
         if clap is not None:
+            assert sample_rate is not None  # checked above, with clap
             captions = [it["caption"] for _, it in pending]
             pair = [clap_score(x.float(), captions, clap, sample_rate=sample_rate,
                                convention=clap_convention).cpu() for x in (estimate, mixture)]
             claps = torch.stack([pair[0], pair[1], pair[0] - pair[1]], 1).tolist()
         for (index, it), row, clap_row in zip(pending, rows, claps, strict=True):
             snr = it.get("snr_db")
-            scores.append(ItemScore(index, str(it.get("source", "")), str(it.get("noise", "")),
-                                    it["caption"], None if snr is None else float(snr), *row,
-                                    *clap_row, clap_convention if clap is not None else ""))
+            scores.append(ItemScore(
+                index, str(it.get("source", "")), str(it.get("noise", "")), it["caption"],
+                None if snr is None else float(snr), sdr=row[0], sdri=row[1], si_sdr=row[2],
+                clap_estimate=clap_row[0], clap_mixture=clap_row[1],
+                clap_improvement=clap_row[2],
+                clap_convention=clap_convention if clap is not None else ""))
         pending.clear()
 
     iterator: Iterable[Mapping[str, Any]] = items
