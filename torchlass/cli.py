@@ -4,9 +4,10 @@
 scores it (nothing is downloaded); ``torchlass train --config NAME --set key=value``
 trains a named configuration or a TOML file (under ``torchrun`` on several processes);
 ``torchlass evaluate`` computes the challenge's table for a checkpoint on a validation
-recipe; ``torchlass separate`` extracts (or, with ``--residual``, removes) the sound a
-text query describes from a WAV file of any length. ``torchlass --version`` prints the
-version.
+recipe, or scores real recordings, which have no references, with CLAPScore
+(``--mixtures DIR --captions FILE``); ``torchlass separate`` extracts (or, with
+``--residual``, removes) the sound a text query describes from a WAV file of any length.
+``torchlass --version`` prints the version.
 
 Errors on bad input (missing files, unreadable audio, a checkpoint that is unreadable,
 empty or of another kind, an unknown or absent ``--device``, an output that cannot be

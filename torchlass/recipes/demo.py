@@ -228,6 +228,7 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
                       progress=progress)
     (out / "log.csv").unlink(missing_ok=True)
     echo("[2/4] scoring the untrained model on the held-out mixtures")
+
     def evaluate() -> list[ItemScore]:
         return evaluate_separator(trainer.model, items, encoder, batch_size=16, clap=clap,
                                   sample_rate=settings.sample_rate,
