@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from clap_standins import StandInClap
 from helpers import write_noise_wav
 
 from torchlass import __version__
@@ -271,6 +273,104 @@ def test_evaluate_and_separate_share_the_sample_rate_rule(tmp_path, capsys, chec
                    "(scipy.signal.resample_poly)\n")
 
 
+class StandInSeparator(torch.nn.Module):
+    """A one-source separator at 8 kHz: half the mixture (the loader is monkeypatched)."""
+
+    sample_rate = 8000
+
+    def forward(self, mixture, condition):
+        return 0.5 * mixture[:, None]
+
+
+@pytest.fixture
+def recordings(tmp_path):
+    (tmp_path / "rec").mkdir()
+    for name, rate, channels in (("a.wav", 44100, 2), ("b.wav", 8000, 1)):
+        wav(tmp_path / "rec" / name, 0.25, rate, channels=channels, seed=len(name) + rate)
+    (tmp_path / "q.csv").write_text("file,caption\na.wav,a dog\nb.wav,rain\na.wav,speech\n")
+    return tmp_path
+
+
+def test_evaluate_real_recordings_with_clapscore(recordings, capsys, monkeypatch):
+    import torchlass.inference
+
+    loaded = {}
+
+    def fake_load(checkpoint, *, tokenizer=None, clap_checkpoint=None, device="cpu"):
+        loaded.update(checkpoint=checkpoint, tokenizer=tokenizer, device=device)
+        return StandInSeparator(), StandInClap()
+
+    monkeypatch.setattr(torchlass.inference, "load_separator", fake_load)
+    t = recordings
+    code, out, err = run(capsys, "evaluate", "--checkpoint", "model.ckpt", "--tokenizer", "tok",
+                         "--mixtures", str(t / "rec"), "--captions", str(t / "q.csv"),
+                         "--items-csv", str(t / "items.csv"), "--json", str(t / "t.json"),
+                         "--no-progress")
+    assert code == 0, err
+    assert loaded == {"checkpoint": "model.ckpt", "tokenizer": "tok", "device": torch.device(
+        "cpu")}
+    assert err == ("torchlass evaluate: resampling 1 file(s) to the model's 8000 Hz "
+                   "(scipy.signal.resample_poly)\n")
+    assert "CLAPScore (cos)" in out and "n/a" in out and "not computed" not in out
+    rows = list(csv.DictReader((t / "items.csv").open()))
+    assert [r["source"] for r in rows] == ["a.wav", "b.wav", "a.wav"]
+    assert all(r["sdr"] == "" and r["snr_db"] == "" for r in rows)
+    for r in rows:  # estimate = mixture / 2: the stand-in CLAP's cosine sees the same clip
+        est, mix = float(r["clapscore_cos_estimate"]), float(r["clapscore_cos_mixture"])
+        assert float(r["clapscore_cos_improvement"]) == pytest.approx(est - mix, abs=1e-6)
+    table = json.loads((t / "t.json").read_text())["all"]
+    assert table["count"] == 3 and "sdr" not in table
+    assert table["clapscore_cos_mixture"] == pytest.approx(
+        np.mean([float(r["clapscore_cos_mixture"]) for r in rows]), abs=1e-6)
+    code, out, _ = run(capsys, "evaluate", "--checkpoint", "m.ckpt", "--mixtures",
+                       str(t / "rec"), "--captions", str(t / "q.csv"), "--clap-convention",
+                       "percent", "--no-progress")
+    assert code == 0 and "CLAPScore (percent)" in out
+
+
+def test_evaluate_real_recordings_errors(recordings, capsys, checkpoint):
+    t = recordings
+    real = ["evaluate", "--checkpoint", str(checkpoint), "--mixtures", str(t / "rec"),
+            "--captions", str(t / "q.csv"), "--no-progress"]
+    fails(capsys, real,
+          "torchlass evaluate: TorchlassError: --mixtures: recordings without references are "
+          "scored by CLAPScore, which needs CLAP's audio tower, and the encoder loaded with "
+          f"{str(checkpoint)!r} (HashedTextEncoder) has none: give a checkpoint holding "
+          "CLAP's towers with --tokenizer (or --clap-checkpoint)")
+    fails(capsys, [*real, "--recipe", "v.csv"],
+          "torchlass evaluate: TorchlassError: --mixtures/--captions (real recordings) and "
+          "--recipe/--audio-dir (synthetic mixtures) are two evaluations: give one pair")
+    fails(capsys, real[:5],
+          "torchlass evaluate: TorchlassError: --mixtures and --captions go together: the "
+          "folder of recordings and the list of their queries")
+    fails(capsys, ["evaluate", "--checkpoint", str(checkpoint)],
+          "torchlass evaluate: TorchlassError: give --recipe and --audio-dir (synthetic "
+          "mixtures with references) or --mixtures and --captions (real recordings, scored by "
+          "CLAPScore)")
+    (t / "q2.csv").write_text("file,caption\nnone.wav,rain\n")
+    fails(capsys, [*real[:5], "--captions", str(t / "q2.csv")],
+          "torchlass evaluate: FileNotFoundError: read_mixture_captions(): 1 of 1 audio files "
+          f"listed in {str(t / 'q2.csv')!r} were not found (first: "
+          f"{str(t / 'rec' / 'none.wav')!r}); check the audio folder")
+
+
+def test_evaluate_recipe_adds_clap_rows_with_an_audio_tower(tmp_path, capsys, monkeypatch):
+    import torchlass.inference
+
+    monkeypatch.setattr(torchlass.inference, "load_separator",
+                        lambda *a, **k: (StandInSeparator(), StandInClap()))
+    for i in range(2):
+        wav(tmp_path / f"c{i}.wav", 0.2, 8000, seed=i)
+    (tmp_path / "v.csv").write_text("source,noise,snr,caption\nc0,c1,-3,a dog\n")
+    code, out, err = run(capsys, "evaluate", "--checkpoint", "m.ckpt", "--recipe",
+                         str(tmp_path / "v.csv"), "--audio-dir", str(tmp_path), "--items-csv",
+                         str(tmp_path / "items.csv"), "--no-progress")
+    assert (code, err) == (0, "")
+    assert "SDRi by SNR" in out and "CLAPScore (cos)" in out
+    (row,) = csv.DictReader((tmp_path / "items.csv").open())
+    assert row["sdr"] != "" and row["clapscore_cos_estimate"] != ""
+
+
 def test_train_command(tmp_path, capsys):
     for i in range(4):
         wav(tmp_path / f"t{i}.wav", 0.6, 8000, seed=i)
@@ -318,6 +418,53 @@ def test_demo_quick(tmp_path, capsys):
     assert (tmp_path / "heldout" / "validation.csv").is_file()
     assert len(list((tmp_path / "audio").glob("*_estimate.wav"))) >= 1
     assert "SDRi" in out and "untrained" in out and "trained" in out
+    assert "CLAPScore: not computed (no --clap-checkpoint given)" in out
+    assert "CLAPScore (" not in out
+    assert results["clapscore"] == {"computed": False, "reason": "no --clap-checkpoint given"}
+
+
+def test_demo_reports_clapscore_with_a_clap_model(tmp_path, capsys, monkeypatch):
+    import torchlass.query
+
+    asked = []
+
+    def fake_loader(source, *, tokenizer):
+        asked.append((source, tokenizer))
+        return StandInClap()
+
+    monkeypatch.setattr(torchlass.query, "load_clap_encoder", fake_loader, raising=False)
+    code, out, err = run(capsys, "demo", "--quick", "--steps", "2", "--out", str(tmp_path),
+                         "--no-progress", "--clap-checkpoint", "clap.pt", "--tokenizer", "tok")
+    assert code == 0, err
+    assert asked == [("clap.pt", "tok")]
+    assert "CLAPScore (cos)" in out and "not computed" not in out
+    clap = json.loads((tmp_path / "results.json").read_text())["clapscore"]
+    assert clap["convention"] == "cos"
+    for column in ("trained", "untrained"):
+        values = clap[column]
+        assert set(values) == {"clapscore_cos_estimate", "clapscore_cos_mixture",
+                               "clapscore_cos_improvement"}
+        assert all(-1 <= v <= 1 for v in values.values())
+        # the mixtures are the same for both models, so is their CLAPScore
+    assert clap["trained"]["clapscore_cos_mixture"] == clap["untrained"]["clapscore_cos_mixture"]
+    rows = list(csv.DictReader((tmp_path / "items.csv").open()))
+    assert rows[0]["clapscore_cos_estimate"] != ""
+
+
+def test_demo_clap_option_errors(tmp_path, capsys, monkeypatch):
+    import torchlass.query
+
+    fails(capsys, ["demo", "--quick", "--out", str(tmp_path), "--clap-checkpoint", "c.pt"],
+          "torchlass demo: TorchlassError: --clap-checkpoint and --tokenizer go together: "
+          "CLAP's towers are built from the checkpoint with the RoBERTa tokenizer folder")
+    monkeypatch.setattr(torchlass.query, "load_clap_encoder",
+                        lambda source, *, tokenizer: torchlass.query.HashedTextEncoder(),
+                        raising=False)
+    fails(capsys, ["demo", "--quick", "--out", str(tmp_path), "--clap-checkpoint", "c.pt",
+                   "--tokenizer", "tok"],
+          "torchlass demo: TorchlassError: --clap-checkpoint: 'c.pt' holds no CLAP audio "
+          "tower, which CLAPScore needs")
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_demo_rejects_bad_settings(tmp_path, capsys):

@@ -4,6 +4,7 @@ numpy transcription of dcase_evaluator.py (docs/baseline.md#evaluation)."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import metric_references as ref
@@ -11,10 +12,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from clap_standins import StandInClap, np_audio_embedding, np_cosines, np_text_embedding
 from helpers import np64, np_challenge_mix
 
-from torchlass.data import ValidationMixtures, read_validation_recipe
-from torchlass.errors import ShapeError
+from torchlass.data import (
+    RecordedMixtures,
+    ValidationMixtures,
+    read_mixture_captions,
+    read_validation_recipe,
+)
+from torchlass.errors import ShapeError, TorchlassError, ValueRangeError
 from torchlass.query import HashedTextEncoder
 from torchlass.recipes import (
     ItemScore,
@@ -161,3 +168,154 @@ def test_evaluation_restores_train_mode():
             "snr_db": 1.0}
     evaluate_separator(model, [item], HashedTextEncoder())
     assert model.training
+
+
+# --- CLAPScore columns: synthetic mixtures and real recordings without references ---
+
+def np_clap(audio, captions, rate):
+    """CLAPScore ("cos") of a stand-in CLAP in float64 numpy: Xiao et al.'s formula."""
+    return np_cosines(np_audio_embedding(audio, rate),
+                      np.stack([np_text_embedding(c) for c in captions]))
+
+
+def test_clap_columns_on_synthetic_mixtures(recipe, tmp_path):
+    items = ValidationMixtures(read_validation_recipe(recipe / "lass_validation.csv"), recipe)
+    clap = StandInClap()
+    scores = evaluate_separator(ScaledMixture(), items, HashedTextEncoder(), batch_size=4,
+                                clap=clap, sample_rate=16000)
+    assert {rate for _, rate in clap.calls} == {16000}
+    plain = evaluate_separator(ScaledMixture(), items, HashedTextEncoder())
+    for got, ref_row, row in zip(scores, reference_rows(recipe), read_validation_recipe(
+            recipe / "lass_validation.csv"), strict=True):
+        s, _ = sf.read(recipe / f"{row.source}.wav", dtype="float32")
+        n, _ = sf.read(recipe / f"{row.noise}.wav", dtype="float32")
+        x, _ = np_challenge_mix(s.astype(np.float64), n.astype(np.float64), row.snr_db)
+        est = np_gain(row.caption) * x + 0.01 * np.roll(x, 3)
+        expected = np_clap(np.stack([est, x])[:, None], [row.caption] * 2, 16000)
+        assert got.clap_convention == "cos"
+        assert got.clap_estimate == pytest.approx(expected[0], abs=1e-5)
+        assert got.clap_mixture == pytest.approx(expected[1], abs=1e-5)
+        assert got.clap_improvement == pytest.approx(expected[0] - expected[1], abs=1e-5)
+        assert got.sdri == pytest.approx(ref_row[2], abs=1e-4)
+    assert [s.sdr for s in scores] == pytest.approx([s.sdr for s in plain], abs=1e-5)
+    table = summarize(scores)["all"]
+    assert table["clapscore_cos_improvement"] == pytest.approx(
+        np.mean([s.clap_improvement for s in scores]))
+    write_item_csv(tmp_path / "items.csv", scores)
+    with (tmp_path / "items.csv").open() as f:
+        header = next(csv.reader(f))
+    assert header == ["index", "source", "noise", "caption", "snr_db", "sdr", "sdri", "si_sdr",
+                      "clapscore_cos_estimate", "clapscore_cos_mixture",
+                      "clapscore_cos_improvement"]
+
+
+@pytest.fixture
+def recordings(tmp_path):
+    """Three real-recording stand-ins at other rates and channel counts, and their queries."""
+    rng = np.random.default_rng(1)
+    files = {"street.wav": (44100, 2, 0.3), "kitchen.flac": (16000, 1, 0.1),
+             "park.wav": (22050, 1, 0.6)}
+    for name, (rate, channels, level) in files.items():
+        data = level * rng.standard_normal((rate // 4, channels)) + level
+        sf.write(tmp_path / name, data, rate)
+    (tmp_path / "queries.csv").write_text(
+        "file,caption\nstreet.wav,a car horn\nstreet.wav,\"people talking, laughing\"\n"
+        "kitchen.flac,a kettle\npark.wav,birds chirping\n")
+    return tmp_path, files
+
+
+def np_read_mono(path, rate):
+    """A file as read for the separator: channel mean, resample_poly to ``rate``, float64."""
+    from scipy.signal import resample_poly
+
+    data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    x = data.astype(np.float64).mean(axis=1)
+    g = math.gcd(file_rate, rate)
+    return resample_poly(x, rate // g, file_rate // g) if file_rate != rate else x
+
+
+def test_recordings_are_scored_with_clap_only(recordings, tmp_path):
+    folder, _ = recordings
+    items = RecordedMixtures(read_mixture_captions(folder / "queries.csv", folder),
+                             sample_rate=16000)
+    scores = evaluate_separator(ScaledMixture(), items, HashedTextEncoder(), batch_size=2,
+                                clap=StandInClap(), sample_rate=16000)
+    assert [s.source for s in scores] == ["street.wav", "street.wav", "kitchen.flac",
+                                          "park.wav"]
+    assert [s.caption for s in scores][1] == "people talking, laughing"
+    for got in scores:
+        assert (got.snr_db, got.sdr, got.sdri, got.si_sdr) == (None, None, None, None)
+        x = np_read_mono(folder / got.source, 16000)
+        est = np_gain(got.caption) * x + 0.01 * np.roll(x, 3)
+        expected = np_clap(np.stack([est, x])[:, None], [got.caption] * 2, 16000)
+        assert got.clap_estimate == pytest.approx(expected[0], abs=1e-5)
+        assert got.clap_mixture == pytest.approx(expected[1], abs=1e-5)
+    table = summarize(scores)
+    assert list(table) == ["all"] and "sdr" not in table["all"]
+    assert table["all"]["count"] == 4
+    text = format_table({"model": table})
+    assert "SDR" in text and "n/a" in text and "CLAPScore (cos)" in text
+    assert f"{table['all']['clapscore_cos_estimate']:.4f}" in text
+    assert "SDRi by SNR" not in text
+    write_item_csv(tmp_path / "out.csv", scores)
+    with (tmp_path / "out.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["sdr"] == rows[0]["snr_db"] == "" and rows[0]["noise"] == ""
+    assert float(rows[3]["clapscore_cos_mixture"]) == pytest.approx(scores[3].clap_mixture)
+
+
+def test_clap_convention_is_named_everywhere(recordings):
+    folder, _ = recordings
+    items = RecordedMixtures(read_mixture_captions(folder / "queries.csv", folder),
+                             sample_rate=8000)
+    cos = evaluate_separator(ScaledMixture(), items, HashedTextEncoder(), clap=StandInClap(),
+                             sample_rate=8000)
+    hessel = evaluate_separator(ScaledMixture(), items, HashedTextEncoder(), clap=StandInClap(),
+                                sample_rate=8000, clap_convention="hessel")
+    for a, b in zip(cos, hessel, strict=True):
+        assert b.clap_estimate == pytest.approx(2.5 * max(a.clap_estimate, 0), abs=1e-6)
+    assert "clapscore_hessel_estimate" in summarize(hessel)["all"]
+    assert "CLAPScore (hessel)" in format_table({"m": summarize(hessel)})
+    with pytest.raises(ValueRangeError, match=r"expected one CLAPScore convention, got "
+                                              r"\['cos', 'hessel'\]"):
+        summarize([*cos, *hessel])
+
+
+def test_reference_free_items_need_clap(recordings):
+    folder, _ = recordings
+    items = RecordedMixtures(read_mixture_captions(folder / "queries.csv", folder),
+                             sample_rate=8000)
+    with pytest.raises(ValueRangeError, match=r"^evaluate_separator\(\): item 0 has no 'target' "
+                       r"\(a mixture without a reference\) and no 'clap' model was given: it "
+                       r"cannot be scored$"):
+        evaluate_separator(ScaledMixture(), items, HashedTextEncoder())
+    with pytest.raises(ValueRangeError, match=r"^evaluate_separator\(\): argument 'sample_rate' "
+                       r"expected the items' rate in Hz with 'clap', got None$"):
+        evaluate_separator(ScaledMixture(), items, HashedTextEncoder(), clap=StandInClap())
+
+
+def test_read_mixture_captions_formats_and_errors(recordings):
+    folder, _ = recordings
+    (folder / "authors.csv").write_text("audio_file, text_query\npark.wav, birds chirping\n")
+    assert read_mixture_captions(folder / "authors.csv", folder)[0].caption == "birds chirping"
+    (folder / "list.json").write_text(json.dumps(
+        {"data": [{"wav": "kitchen.flac", "caption": "a kettle"}]}))
+    (item,) = read_mixture_captions(folder / "list.json", folder)
+    assert (item.path, item.caption) == (folder / "kitchen.flac", "a kettle")
+    (folder / "bad.csv").write_text("name,text\npark.wav,birds\n")
+    with pytest.raises(TorchlassError, match=r"expected columns \['file', 'caption'\], missing "
+                                             r"\['file', 'caption'\]"):
+        read_mixture_captions(folder / "bad.csv", folder)
+    (folder / "empty.csv").write_text("file,caption\npark.wav,\n")
+    with pytest.raises(TorchlassError, match=r"expected a caption on every row, got an empty "
+                                             r"one on line 2$"):
+        read_mixture_captions(folder / "empty.csv", folder)
+    (folder / "missing.csv").write_text("file,caption\npark.wav,birds\nnone.wav,rain\n")
+    with pytest.raises(FileNotFoundError, match=r"1 of 2 audio files listed in .* were not "
+                                                r"found \(first: '.*none.wav'\)"):
+        read_mixture_captions(folder / "missing.csv", folder)
+    (folder / "header.csv").write_text("file,caption\n")
+    with pytest.raises(TorchlassError, match=r"expected at least one query, got none$"):
+        read_mixture_captions(folder / "header.csv", folder)
+    with pytest.raises(FileNotFoundError, match=r"caption list not found"):
+        read_mixture_captions(folder / "nothing.csv", folder)

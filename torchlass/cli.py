@@ -4,9 +4,10 @@
 scores it (nothing is downloaded); ``torchlass train --config NAME --set key=value``
 trains a named configuration or a TOML file (under ``torchrun`` on several processes);
 ``torchlass evaluate`` computes the challenge's table for a checkpoint on a validation
-recipe; ``torchlass separate`` extracts (or, with ``--residual``, removes) the sound a
-text query describes from a WAV file of any length. ``torchlass --version`` prints the
-version.
+recipe, or scores real recordings, which have no references, with CLAPScore
+(``--mixtures DIR --captions FILE``); ``torchlass separate`` extracts (or, with
+``--residual``, removes) the sound a text query describes from a WAV file of any length.
+``torchlass --version`` prints the version.
 
 Errors on bad input (missing files, unreadable audio, a checkpoint that is unreadable,
 empty or of another kind, an unknown or absent ``--device``, an output that cannot be
@@ -45,6 +46,13 @@ _EPILOG_TRAIN = """examples:
   torchlass train --config mixit --print-config > mixit.toml
 """
 
+_EPILOG_EVALUATE = """examples:
+  torchlass evaluate --checkpoint runs/system1/checkpoint.pt \\
+      --recipe lass_synthetic_validation.csv --audio-dir lass_validation/
+  torchlass evaluate --checkpoint dcase2024_baseline.ckpt --tokenizer roberta-base/ \\
+      --mixtures lass_evaluation_real/ --captions queries.csv --items-csv items.csv
+"""
+
 _EPILOG_SEPARATE = """examples:
   torchlass separate --checkpoint dcase2024_baseline.ckpt --tokenizer roberta-base/ \\
       --query "a dog barking" --query "speech" --input recordings/ --residual --out-dir out
@@ -62,13 +70,26 @@ def _demo(args: argparse.Namespace) -> int:
 
     from torchlass.recipes.demo import DemoSettings, run_demo
 
+    if (args.clap_checkpoint is None) != (args.tokenizer is None):
+        raise TorchlassError("--clap-checkpoint and --tokenizer go together: CLAP's towers "
+                             "are built from the checkpoint with the RoBERTa tokenizer folder")
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
     if changes:
         settings = DemoSettings(**{**settings.__dict__, **changes})
-    run_demo(args.out, settings=settings, progress=not args.no_progress)
+    clap = None
+    if args.clap_checkpoint is not None:  # loaded first: a bad file fails before training
+        from torchlass.metrics import has_audio_tower
+        from torchlass.query import load_clap_encoder
+
+        clap = load_clap_encoder(args.clap_checkpoint, tokenizer=args.tokenizer)
+        if not has_audio_tower(clap):
+            raise TorchlassError(f"--clap-checkpoint: {args.clap_checkpoint!r} holds no CLAP "
+                                 "audio tower, which CLAPScore needs")
+    run_demo(args.out, settings=settings, progress=not args.no_progress, clap=clap,
+             clap_convention=args.clap_convention)
     return 0
 
 
@@ -152,29 +173,66 @@ def _note_resampling(command: str, files: Sequence[Path], model_rate: int) -> No
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from torchlass.data import ValidationMixtures, read_validation_recipe
+    from torchlass.data import (
+        RecordedMixtures,
+        ValidationMixtures,
+        read_mixture_captions,
+        read_validation_recipe,
+    )
+    from torchlass.inference import load_separator
+    from torchlass.inference.files import model_sample_rate
+    from torchlass.metrics import has_audio_tower
     from torchlass.recipes.evaluate import (
         evaluate_separator,
         format_table,
         summarize,
         write_item_csv,
     )
-    from torchlass.recipes.inference import load_for_inference, resolve_device
+    from torchlass.recipes.inference import resolve_device
 
+    real = args.mixtures is not None or args.captions is not None
+    if real and (args.recipe is not None or args.audio_dir is not None):
+        raise TorchlassError("--mixtures/--captions (real recordings) and --recipe/--audio-dir "
+                             "(synthetic mixtures) are two evaluations: give one pair")
+    if real and (args.mixtures is None or args.captions is None):
+        raise TorchlassError("--mixtures and --captions go together: the folder of recordings "
+                             "and the list of their queries")
+    if not real and (args.recipe is None or args.audio_dir is None):
+        raise TorchlassError("give --recipe and --audio-dir (synthetic mixtures with references)"
+                             " or --mixtures and --captions (real recordings, scored by "
+                             "CLAPScore)")
     _check_output(args.items_csv, "--items-csv")
     _check_output(args.json, "--json")
     device = resolve_device(args.device, fn="", name="--device")
-    rows = read_validation_recipe(args.recipe)
-    loaded = load_for_inference(args.checkpoint, clap_checkpoint=args.clap_checkpoint,
-                                device=device)
-    mixtures = ValidationMixtures(rows, args.audio_dir, sample_rate=loaded.sample_rate)
-    # the clips ValidationMixtures reads: <audio_dir>/<id>.wav
-    clips = sorted({Path(args.audio_dir) / f"{i}.wav" for r in rows for i in (r.source, r.noise)})
-    _note_resampling("evaluate", clips, loaded.sample_rate)
-    scores = evaluate_separator(loaded.separator, mixtures, loaded.encoder, device=device,
-                                batch_size=args.batch_size, progress=not args.no_progress)
+    if real:  # the lists are read before the model: their errors come first
+        queries = read_mixture_captions(args.captions, args.mixtures)
+        clips = sorted({q.path for q in queries})
+    else:
+        rows = read_validation_recipe(args.recipe)
+        # the clips ValidationMixtures reads: <audio_dir>/<id>.wav
+        clips = sorted({Path(args.audio_dir) / f"{i}.wav" for r in rows
+                        for i in (r.source, r.noise)})
+    separator, encoder = load_separator(args.checkpoint, tokenizer=args.tokenizer,
+                                        clap_checkpoint=args.clap_checkpoint, device=device)
+    rate = model_sample_rate(separator)
+    clap = encoder if has_audio_tower(encoder) else None
+    if real and clap is None:
+        raise TorchlassError(
+            f"--mixtures: recordings without references are scored by CLAPScore, which needs "
+            f"CLAP's audio tower, and the encoder loaded with {str(args.checkpoint)!r} "
+            f"({type(getattr(encoder, 'encoder', encoder)).__name__}) has none: give a "
+            "checkpoint holding CLAP's towers with --tokenizer (or --clap-checkpoint)")
+    items = (RecordedMixtures(queries, sample_rate=rate) if real
+             else ValidationMixtures(rows, args.audio_dir, sample_rate=rate))
+    _note_resampling("evaluate", clips, rate)
+    scores = evaluate_separator(separator, items, encoder, device=device,
+                                batch_size=args.batch_size, progress=not args.no_progress,
+                                clap=clap, sample_rate=rate,
+                                clap_convention=args.clap_convention)
     table = summarize(scores, bucket_width=args.bucket_width)
     print(format_table({Path(args.checkpoint).stem: table}))
+    if clap is None:
+        print("CLAPScore: not computed (the text encoder has no CLAP audio tower)")
     if args.items_csv:
         write_item_csv(args.items_csv, scores)
     if args.json:
@@ -342,6 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, help="seed of data, model and mixing (default: 0)")
     demo.add_argument("--threads", type=int, default=0,
                       help="CPU threads for torch (default: torch's choice)")
+    demo.add_argument("--clap-checkpoint", metavar="FILE",
+                      help="a checkpoint holding CLAP's audio and text towers (LAION-CLAP, "
+                           "AudioSep or DCASE): also report CLAPScore, with CLAP as the judge")
+    demo.add_argument("--tokenizer", metavar="DIR",
+                      help="RoBERTa tokenizer folder for --clap-checkpoint")
+    demo.add_argument("--clap-convention", default="cos", choices=["cos", "hessel", "percent"],
+                      help="CLAPScore as cos (default), 2.5*max(cos,0) or 100*max(cos,0)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
 
@@ -366,14 +431,32 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
 
     evaluate = commands.add_parser(
-        "evaluate", help="score a checkpoint on a validation recipe (SDR, SDRi, SI-SDR)",
+        "evaluate", help="score a checkpoint: SDR family on a recipe, CLAPScore on recordings",
         description="Compute the DCASE 2024 Task 9 table (mean SDR, SDRi, SI-SDR and SDRi "
                     "per SNR bucket) for a checkpoint on a lass_synthetic_validation.csv-"
-                    "style recipe whose clips are AUDIO_DIR/<id>.wav.")
+                    "style recipe whose clips are AUDIO_DIR/<id>.wav; or score real "
+                    "recordings, which have no references, with CLAPScore (Xiao et al., "
+                    "DCASE 2024 Workshop) of the estimate, of the mixture and their "
+                    "difference. CLAPScore needs CLAP's audio tower (a checkpoint holding "
+                    "CLAP's towers with --tokenizer); with it, the recipe's table gets the "
+                    "CLAPScore rows too.",
+        epilog=_EPILOG_EVALUATE, formatter_class=argparse.RawDescriptionHelpFormatter)
     evaluate.add_argument("--checkpoint", required=True,
                           help="torchlass training checkpoint or the DCASE baseline's")
-    evaluate.add_argument("--recipe", required=True, help="validation recipe CSV")
-    evaluate.add_argument("--audio-dir", required=True, help="folder of the recipe's clips")
+    evaluate.add_argument("--recipe", help="validation recipe CSV (synthetic mixtures)")
+    evaluate.add_argument("--audio-dir", help="folder of the recipe's clips")
+    evaluate.add_argument("--mixtures", metavar="DIR",
+                          help="folder of real recordings (any rate, channels averaged)")
+    evaluate.add_argument("--captions", metavar="FILE",
+                          help="their queries: CSV 'file,caption' or DCASE JSON "
+                               "{\"data\": [{\"wav\", \"caption\"}]}")
+    evaluate.add_argument("--tokenizer", metavar="DIR",
+                          help="RoBERTa tokenizer folder: CLAP is built from the checkpoint's "
+                               "own weights (or --clap-checkpoint's)")
+    evaluate.add_argument("--clap-convention", default="cos",
+                          choices=["cos", "hessel", "percent"],
+                          help="CLAPScore as cos (default, Xiao et al. 2024), 2.5*max(cos,0) "
+                               "(hessel, CLIPScore) or 100*max(cos,0) (percent, torchmetrics)")
     evaluate.add_argument("--items-csv", help="write per-mixture scores to this CSV")
     evaluate.add_argument("--json", help="write the table to this JSON file")
     evaluate.add_argument("--bucket-width", type=float, default=5.0,

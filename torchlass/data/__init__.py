@@ -5,7 +5,8 @@ Caption lists in the DCASE JSON, Clotho and AudioCaps formats
 ([`audio`][torchlass.data.audio]); datasets and their collate function
 ([`dataset`][torchlass.data.dataset]); the baseline's on-the-fly mixing
 ([`mixing`][torchlass.data.mixing]); the challenge's validation recipe
-([`validation`][torchlass.data.validation]); and a synthetic captioned sound collection that needs
+([`validation`][torchlass.data.validation]); real recordings to score without references
+([`recordings`][torchlass.data.recordings]); and a synthetic captioned sound collection that needs
 no download ([`synthetic`][torchlass.data.synthetic]). Each part works on its own.
 """
 
@@ -39,6 +40,7 @@ from torchlass.data.mixing import (
     mix_at_snr,
     next_partners,
 )
+from torchlass.data.recordings import RecordedMixtures, read_mixture_captions
 from torchlass.data.synthetic import (
     SYNTHETIC_CAPTIONS,
     SyntheticClip,
@@ -61,6 +63,7 @@ __all__ = [
     "MissingAudioWarning",
     "Mixture",
     "RecipeRow",
+    "RecordedMixtures",
     "ShortAudioWarning",
     "SyntheticClip",
     "TensorCaptionDataset",
@@ -77,6 +80,7 @@ __all__ = [
     "read_audiocaps_csv",
     "read_clotho_csv",
     "read_dcase_json",
+    "read_mixture_captions",
     "read_validation_recipe",
     "resample",
     "synthesize",

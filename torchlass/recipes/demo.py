@@ -10,6 +10,12 @@ model on the held-out mixtures with the challenge protocol. It writes to ``out_d
 ``results.json``, ``items.csv`` (per mixture), ``checkpoint.pt`` with its
 ``config.toml``, ``log.csv``, ``spectrograms.png``, ``audio/`` (mixture, target and
 estimate of a few examples) and ``heldout/`` (the held-out clips and their recipe).
+
+Given a CLAP model with its audio tower (``clap``), the table and ``results.json`` also
+report CLAPScore ([`clap_score`][torchlass.metrics.clap_score]) of the estimates and of the
+mixtures: CLAP is only the judge there, the separator keeps its hashed text encoder.
+Without one, the report says that CLAPScore was not computed and why; it never shows a
+value it did not compute.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -34,9 +40,11 @@ from torchlass.data.validation import (
     read_validation_recipe,
     write_validation_recipe,
 )
-from torchlass.query import CachedTextEncoder, HashedTextEncoder, content_words
+from torchlass.query import AudioEncoder, CachedTextEncoder, HashedTextEncoder, content_words
 from torchlass.recipes.config import Config, apply_overrides, get_config
 from torchlass.recipes.evaluate import (
+    ItemScore,
+    clap_columns,
     evaluate_separator,
     format_table,
     summarize,
@@ -44,7 +52,10 @@ from torchlass.recipes.evaluate import (
 )
 from torchlass.recipes.trainer import Trainer
 
-__all__ = ["DemoSettings", "demo_config", "run_demo"]
+__all__ = ["NO_CLAP", "DemoSettings", "demo_config", "run_demo"]
+
+#: Why CLAPScore is absent when ``run_demo`` is given no CLAP model.
+NO_CLAP = "no --clap-checkpoint given"
 
 
 @dataclass(frozen=True)
@@ -165,7 +176,9 @@ def _figure(path: Path, items: list[dict[str, Any]], estimates: list[torch.Tenso
 
 
 def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
-             progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Any]:
+             progress: bool = True, echo: Callable[[str], None] = print,
+             clap: AudioEncoder | None = None, clap_convention: str = "cos",
+             no_clap_reason: str = NO_CLAP) -> dict[str, Any]:
     """Run the demo (see the module docstring) and return what ``results.json`` holds.
 
     Args:
@@ -173,10 +186,17 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
         settings: what to synthesise and how long to train (default: the full demo).
         progress: show progress bars.
         echo: where progress lines and the table go.
+        clap: a CLAP model with its audio and text towers, to report CLAPScore.
+        clap_convention: ``"cos"`` (default), ``"hessel"`` or ``"percent"`` (see
+            [`clap_similarity`][torchlass.metrics.clap_similarity]).
+        no_clap_reason: what the report says when ``clap`` is None.
 
     Returns:
         ``{"trained": {"sdr", "sdri", "si_sdr"}, "untrained": {...}, ...}`` (dB, means
-        over the held-out mixtures), plus the settings and the wall time.
+        over the held-out mixtures), plus the settings and the wall time, and
+        ``"clapscore"``: ``{"convention", "trained": {...}, "untrained": {...}}`` with the
+        means of [`clap_columns`][torchlass.recipes.evaluate.clap_columns], or
+        ``{"computed": False, "reason": ...}`` without ``clap``.
     """
     settings = settings or DemoSettings()
     for name in ("steps", "train_clips_per_kind", "heldout_clips_per_kind", "batch_size"):
@@ -208,7 +228,13 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
                       progress=progress)
     (out / "log.csv").unlink(missing_ok=True)
     echo("[2/4] scoring the untrained model on the held-out mixtures")
-    untrained = summarize(evaluate_separator(trainer.model, items, encoder, batch_size=16))
+
+    def evaluate() -> list[ItemScore]:
+        return evaluate_separator(trainer.model, items, encoder, batch_size=16, clap=clap,
+                                  sample_rate=settings.sample_rate,
+                                  clap_convention=clap_convention)
+
+    untrained = summarize(evaluate())
 
     echo(f"[3/4] training {settings.steps} steps (SRPOL system 1, "
          f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters)")
@@ -216,21 +242,27 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
     trainer.close()
 
     echo("[4/4] scoring the trained model; writing audio and figures")
-    scores = evaluate_separator(trainer.model, items, encoder, batch_size=16)
+    scores = evaluate()
     trained = summarize(scores)
     write_item_csv(out / "items.csv", scores)
     picks = range(0, len(items), max(1, len(items) // settings.examples))[: settings.examples]
     chosen = [items[i] for i in picks]
     estimates = _write_examples(trainer.model, chosen, encoder, out / "audio", settings)
-    _figure(out / "spectrograms.png", chosen, estimates, [scores[i].sdri for i in picks],
-            settings.sample_rate)
+    sdris = [cast(float, scores[i].sdri) for i in picks]  # every demo mixture has a target
+    _figure(out / "spectrograms.png", chosen, estimates, sdris, settings.sample_rate)
 
     def means(table: dict[str, dict[str, float]]) -> dict[str, float]:
         return {k: round(float(table["all"][k]), 3) for k in ("sdr", "sdri", "si_sdr")}
 
+    clap_keys = clap_columns(clap_convention)
     results = {
         "trained": means(trained),
         "untrained": means(untrained),
+        "clapscore": ({"computed": False, "reason": no_clap_reason} if clap is None else
+                      {"convention": clap_convention,
+                       **{name: {k: round(float(table["all"][k]), 4) for k in clap_keys}
+                          for name, table in (("trained", trained),
+                                              ("untrained", untrained))}}),
         "mixtures": len(items),
         "steps": settings.steps,
         "seconds": round(time.perf_counter() - started, 1),
@@ -240,6 +272,8 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     echo("")
     echo(format_table({"untrained": untrained, "trained": trained}))
+    if clap is None:
+        echo(f"CLAPScore: not computed ({no_clap_reason})")
     echo("")
     echo(f"done in {results['seconds']:.0f} s; results, audio, figure and checkpoint in {out}")
     return results
