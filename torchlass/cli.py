@@ -81,11 +81,10 @@ def _demo(args: argparse.Namespace) -> int:
         settings = DemoSettings(**{**settings.__dict__, **changes})
     clap = None
     if args.clap_checkpoint is not None:  # loaded first: a bad file fails before training
-        from torchlass.metrics import has_audio_tower
-        from torchlass.query import load_clap_encoder
+        from torchlass.query import embeds_audio, load_clap_encoder
 
         clap = load_clap_encoder(args.clap_checkpoint, tokenizer=args.tokenizer)
-        if not has_audio_tower(clap):
+        if not embeds_audio(clap):
             raise TorchlassError(f"--clap-checkpoint: {args.clap_checkpoint!r} holds no CLAP "
                                  "audio tower, which CLAPScore needs")
     run_demo(args.out, settings=settings, progress=not args.no_progress, clap=clap,
@@ -181,7 +180,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     from torchlass.inference import load_separator
     from torchlass.inference.files import model_sample_rate
-    from torchlass.metrics import has_audio_tower
+    from torchlass.query import embeds_audio
     from torchlass.recipes.evaluate import (
         evaluate_separator,
         format_table,
@@ -215,7 +214,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     separator, encoder = load_separator(args.checkpoint, tokenizer=args.tokenizer,
                                         clap_checkpoint=args.clap_checkpoint, device=device)
     rate = model_sample_rate(separator)
-    clap = encoder if has_audio_tower(encoder) else None
+    clap = encoder if embeds_audio(encoder) else None
     if real and clap is None:
         raise TorchlassError(
             f"--mixtures: recordings without references are scored by CLAPScore, which needs "
@@ -283,13 +282,13 @@ def _separate_negatives(args: argparse.Namespace) -> list[str | None] | None:
 
 def _separate(args: argparse.Namespace) -> int:
     from torchlass.inference import (
-        embeds_audio,
         expand_inputs,
         load_separator,
         separate_file,
         separate_files,
         takes_negative,
     )
+    from torchlass.query import embeds_audio
     from torchlass.recipes.inference import resolve_device
 
     negatives = _separate_negatives(args)

@@ -20,7 +20,7 @@ from torchlass.inference.files import (
     separate_file,
 )
 from torchlass.inference.loading import load_separator
-from torchlass.inference.queries import embed_conditions, embeds_audio, takes_negative
+from torchlass.inference.queries import embed_conditions, takes_negative
 from torchlass.inference.stream import BlockResampler, ForwardReader
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "SeparatedFile",
     "SeparationSummary",
     "embed_conditions",
-    "embeds_audio",
     "expand_inputs",
     "load_separator",
     "model_sample_rate",

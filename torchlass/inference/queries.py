@@ -17,37 +17,20 @@ from torch import nn
 
 from torchlass.errors import DTypeError, ShapeError, TorchlassError
 from torchlass.query import (
-    AudioEncoder,
     AudioQuery,
-    CachedTextEncoder,
     Query,
     TextEncoder,
     embed_queries,
+    embeds_audio,
 )
 from torchlass.query.protocol import check_clip
 
-__all__ = ["check_negatives", "embed_conditions", "embeds_audio", "takes_negative"]
+__all__ = ["check_negatives", "embed_conditions", "takes_negative"]
 
 
 def takes_negative(separator: nn.Module) -> bool:
     """Whether ``separator`` is conditioned on a negative query too (its ``takes_negative``)."""
     return bool(getattr(separator, "takes_negative", False))
-
-
-def embeds_audio(encoder: object) -> bool:
-    """Whether ``encoder`` embeds clips (an [`AudioEncoder`][torchlass.query.AudioEncoder]).
-
-    A [`CachedTextEncoder`][torchlass.query.CachedTextEncoder] always has ``embed_audio``; it
-    embeds clips when the encoder it wraps does.
-
-    Examples:
-        >>> from torchlass.query import HashedTextEncoder
-        >>> embeds_audio(CachedTextEncoder(HashedTextEncoder(dim=8)))
-        False
-    """
-    while isinstance(encoder, CachedTextEncoder):
-        encoder = encoder.encoder
-    return isinstance(encoder, AudioEncoder)
 
 
 def check_negatives(negatives: object, queries: Sequence[Query], separator: nn.Module,

@@ -15,11 +15,10 @@ from torchlass.metrics.clap_score import (
     clap_score,
     clap_score_audio,
     clap_similarity,
-    has_audio_tower,
 )
 from torchlass.metrics.dcase import dcase2024_scores
 from torchlass.metrics.si_sdr import si_sdr, si_sdri
 from torchlass.metrics.snr import sdr, sdri, snr
 
 __all__ = ["CLAP_CONVENTIONS", "bss_sdr", "clap_score", "clap_score_audio", "clap_similarity",
-           "dcase2024_scores", "has_audio_tower", "sdr", "sdri", "si_sdr", "si_sdri", "snr"]
+           "dcase2024_scores", "sdr", "sdri", "si_sdr", "si_sdri", "snr"]

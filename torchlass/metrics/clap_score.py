@@ -21,7 +21,6 @@ Result names carry the convention (``clapscore_cos_estimate``), since the number
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeGuard
 
 import torch
 
@@ -35,12 +34,16 @@ from torchlass.checks import (
     check_same_shape,
     loss_dtype,
 )
-from torchlass.errors import DTypeError, ShapeError, TorchlassError, ValueRangeError
-from torchlass.query.cache import CachedTextEncoder
-from torchlass.query.protocol import AudioEncoder, TextEncoder, check_captions, embed_captions
+from torchlass.errors import ShapeError, TorchlassError, ValueRangeError
+from torchlass.query.protocol import (
+    AudioEncoder,
+    TextEncoder,
+    check_captions,
+    embed_audio,
+    embed_captions,
+)
 
-__all__ = ["CLAP_CONVENTIONS", "clap_score", "clap_score_audio", "clap_similarity",
-           "has_audio_tower"]
+__all__ = ["CLAP_CONVENTIONS", "clap_score", "clap_score_audio", "clap_similarity"]
 
 #: ``convention -> (factor, clipped at zero)``: the score is ``factor * cos`` or
 #: ``factor * max(cos, 0)``.
@@ -117,46 +120,6 @@ def _check_audio(audio: torch.Tensor, fn: str, name: str) -> None:
     check_finite(audio, fn, name)
 
 
-def _unwrap(encoder: object) -> object:
-    while isinstance(encoder, CachedTextEncoder):
-        encoder = encoder.encoder
-    return encoder
-
-
-def has_audio_tower(encoder: object) -> TypeGuard[AudioEncoder]:
-    """Whether ``encoder`` can embed audio (CLAPScore's judge must).
-
-    A [`CachedTextEncoder`][torchlass.query.CachedTextEncoder] always has ``embed_audio``
-    and forwards it, so the encoder it wraps decides.
-
-    Examples:
-        >>> from torchlass.query import CachedTextEncoder, HashedTextEncoder
-        >>> has_audio_tower(CachedTextEncoder(HashedTextEncoder(dim=8)))
-        False
-    """
-    return isinstance(_unwrap(encoder), AudioEncoder)
-
-
-def _embed_audio(encoder: object, audio: torch.Tensor, sample_rate: int, fn: str
-                 ) -> torch.Tensor:
-    """``encoder.embed_audio`` on ``audio``, with what it returns checked."""
-    if not has_audio_tower(encoder) or not isinstance(encoder, AudioEncoder):
-        raise TorchlassError(
-            f"{fn}(): argument 'encoder' expected an audio encoder with dim and "
-            f"embed_audio(audio, sample_rate) (a CLAP model with its audio tower), got "
-            f"{type(_unwrap(encoder)).__name__}, which embeds no audio")
-    out = encoder.embed_audio(audio, sample_rate)
-    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-        got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
-        raise DTypeError(f"{fn}(): the encoder's embed_audio expected to return a "
-                         f"floating-point tensor, got {got}")
-    expected = (audio.shape[0], encoder.dim)
-    if tuple(out.shape) != expected:
-        raise ShapeError(f"{fn}(): the encoder's embed_audio expected to return shape "
-                         f"{expected}, got {tuple(out.shape)}")
-    return out
-
-
 def clap_score(audio: torch.Tensor, captions: Sequence[str], encoder: AudioEncoder, *,
                sample_rate: int, convention: str = "cos") -> torch.Tensor:
     """CLAPScore of audio against its text query: the cosine of their CLAP embeddings.
@@ -215,7 +178,7 @@ def clap_score(audio: torch.Tensor, captions: Sequence[str], encoder: AudioEncod
     if len(captions) != audio.shape[0]:
         raise ShapeError(f"{fn}(): arguments 'audio' and 'captions' expected one caption per "
                          f"clip, got {audio.shape[0]} clip(s) and {len(captions)} caption(s)")
-    audio_embedding = _embed_audio(encoder, audio, sample_rate, fn)
+    audio_embedding = embed_audio(encoder, audio, sample_rate, fn=fn)
     if not isinstance(encoder, TextEncoder):
         raise TorchlassError(f"{fn}(): argument 'encoder' expected CLAP's text tower too "
                              f"(callable on captions), got {type(encoder).__name__}, which "
@@ -268,6 +231,6 @@ def clap_score_audio(audio: torch.Tensor, reference: torch.Tensor, encoder: Audi
     _check_audio(reference, fn, "reference")
     check_same_shape(fn, audio=audio, reference=reference)
     check_positive_int(sample_rate, fn, "sample_rate")
-    a = _embed_audio(encoder, audio, sample_rate, fn)
-    b = _embed_audio(encoder, reference, sample_rate, fn)
+    a = embed_audio(encoder, audio, sample_rate, fn=fn)
+    b = embed_audio(encoder, reference, sample_rate, fn=fn)
     return clap_similarity(a, b, convention=convention, fn=fn).to(audio.device)

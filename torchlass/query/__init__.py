@@ -21,8 +21,10 @@ from torchlass.query.protocol import (
     TextEncoder,
     check_captions,
     check_queries,
+    embed_audio,
     embed_captions,
     embed_queries,
+    embeds_audio,
     query_name,
 )
 
@@ -38,8 +40,10 @@ __all__ = [
     "check_captions",
     "check_queries",
     "content_words",
+    "embed_audio",
     "embed_captions",
     "embed_queries",
+    "embeds_audio",
     "load_clap_text_encoder",
     "query_name",
 ]

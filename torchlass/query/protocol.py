@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import torch
 
@@ -205,19 +205,13 @@ def embed_queries(encoder: TextEncoder, queries: Sequence[Query], *,
     for k, query in enumerate(queries):
         if not isinstance(query, AudioQuery):
             continue
-        if not isinstance(encoder, AudioEncoder):
+        if not embeds_audio(encoder):
             raise TorchlassError(f"{fn}(): argument 'queries' holds the clip {query.name!r} "
-                                 f"but the encoder {type(encoder).__name__} embeds text only "
+                                 f"but the encoder {type(_unwrapped(encoder)).__name__} embeds "
+                                 "text only "
                                  "(a CLAP encoder with its audio tower embeds both)")
         audio = query.waveform if query.waveform.dim() > 1 else query.waveform[None]
-        out = encoder.embed_audio(audio[None], query.sample_rate)
-        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-            got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
-            raise DTypeError(f"{fn}(): the encoder's embed_audio expected to return a "
-                             f"floating-point tensor, got {got}")
-        if tuple(out.shape) != (1, encoder.dim):
-            raise ShapeError(f"{fn}(): the encoder's embed_audio expected to return shape "
-                             f"{(1, encoder.dim)}, got {tuple(out.shape)}")
+        out = embed_audio(encoder, audio[None], query.sample_rate, fn=fn)
         rows[k] = out[0].to(device=device if device is not None else out.device,
                             dtype=torch.float32)
     done = [r for r in rows if r is not None]  # every row, now filled
@@ -266,3 +260,64 @@ def check_queries(queries: object, fn: str) -> list[Query]:
             raise DTypeError(f"{fn}(): argument 'queries' expected captions (str) and "
                              f"AudioQuery clips, got an item of type {type(query).__name__}")
     return list(queries)
+
+
+def embeds_audio(encoder: object) -> TypeGuard[AudioEncoder]:
+    """Whether ``encoder`` embeds clips: an [`AudioEncoder`][torchlass.query.AudioEncoder].
+
+    A [`CachedTextEncoder`][torchlass.query.CachedTextEncoder] always has ``embed_audio``
+    and forwards it, so the encoder it wraps decides.
+
+    Examples:
+        >>> from torchlass.query import CachedTextEncoder, HashedTextEncoder
+        >>> embeds_audio(CachedTextEncoder(HashedTextEncoder(dim=8)))
+        False
+    """
+    return isinstance(_unwrapped(encoder), AudioEncoder)
+
+
+def _unwrapped(encoder: object) -> object:
+    """The encoder inside any [`CachedTextEncoder`][torchlass.query.CachedTextEncoder]s."""
+    from torchlass.query.cache import CachedTextEncoder  # the cache imports this module
+
+    while isinstance(encoder, CachedTextEncoder):
+        encoder = encoder.encoder
+    return encoder
+
+
+def embed_audio(encoder: object, audio: torch.Tensor, sample_rate: int, *,
+                fn: str = "embed_audio") -> torch.Tensor:
+    """Call ``encoder.embed_audio`` and check what it returns.
+
+    Args:
+        encoder: an [`AudioEncoder`][torchlass.query.AudioEncoder].
+        audio: clips at ``sample_rate`` Hz.
+        sample_rate: their rate in Hz.
+        fn: the public function named in error messages.
+
+    Returns:
+        The embeddings as the encoder returns them (floating point).
+
+    Shape:
+        audio: ``(n, time)`` or ``(n, channels, time)``. Output: ``(n, encoder.dim)``.
+
+    Raises:
+        TorchlassError: if the encoder embeds text only.
+        DTypeError: if it returns something other than a floating-point tensor.
+        ShapeError: if it returns another shape.
+    """
+    if not embeds_audio(encoder):
+        raise TorchlassError(f"{fn}(): argument 'encoder' expected an audio encoder (dim and "
+                             "embed_audio(audio, sample_rate): a CLAP model with its audio "
+                             f"tower), got {type(_unwrapped(encoder)).__name__}, which embeds "
+                             "text only")
+    out = encoder.embed_audio(audio, sample_rate)
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
+        raise DTypeError(f"{fn}(): the encoder's embed_audio expected to return a "
+                         f"floating-point tensor, got {got}")
+    expected = (audio.shape[0], encoder.dim)
+    if tuple(out.shape) != expected:
+        raise ShapeError(f"{fn}(): the encoder's embed_audio expected to return shape "
+                         f"{expected}, got {tuple(out.shape)}")
+    return out
