@@ -51,11 +51,12 @@ _LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
 _FN = "load_clap_text_encoder"
 
 
-def _transformers() -> Any:
+def import_transformers(fn: str = _FN) -> Any:
+    """The ``transformers`` module, or a clear error naming ``fn`` if it is not installed."""
     try:
         return importlib.import_module("transformers")
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise TorchlassError(f"{_FN}() needs the optional dependency transformers: "
+        raise TorchlassError(f"{fn}() needs the optional dependency transformers: "
                              "pip install 'torchlass[text]'") from err
 
 
@@ -104,7 +105,7 @@ def _roberta_config(state: Mapping, num_heads: int) -> Any:
                               f"size {hidden}, got {num_heads}")
     # transformers 5.x defaults are not RoBERTa-base's (eps 1e-12, two token types, 512
     # positions): set everything the weights or the original model fix.
-    return _transformers().RobertaConfig(
+    return import_transformers().RobertaConfig(
         vocab_size=vocab, hidden_size=hidden, num_hidden_layers=len(layers),
         num_attention_heads=num_heads,
         intermediate_size=_shape(state, "text_branch.encoder.layer.0.intermediate.dense.weight")[0],
@@ -215,7 +216,7 @@ def load_clap_text_encoder(checkpoint: str | os.PathLike | Mapping, *,
             f"{_FN}(): argument 'max_length' expected at most "
             f"{config.max_position_embeddings - config.pad_token_id - 1} tokens (the "
             f"checkpoint's {config.max_position_embeddings} positions), got {length}")
-    transformers = _transformers()
+    transformers = import_transformers()
     roberta = transformers.RobertaModel(config, add_pooling_layer=True)
     hidden, out = config.hidden_size, _shape(state, "text_projection.2.weight")[0]
     projection = nn.Sequential(nn.Linear(hidden, out), nn.ReLU(), nn.Linear(out, out))
