@@ -30,17 +30,29 @@ from audio_tower_fixtures import (
     shift_labels,
     slaney_filterbank,
     window_tokens,
+    write_clap_checkpoint,
 )
 from scipy.signal import resample_poly
+from text_tower_fixtures import tower_state, write_tokenizer
 
 from torchlass.errors import (
     CheckpointError,
     DTypeError,
     NonFiniteError,
     ShapeError,
+    TorchlassError,
     ValueRangeError,
 )
-from torchlass.query import AudioEncoder, load_clap_audio_encoder
+from torchlass.query import (
+    AudioEncoder,
+    AudioQuery,
+    ClapEncoder,
+    TextEncoder,
+    embed_queries,
+    load_clap_audio_encoder,
+    load_clap_encoder,
+    load_clap_text_encoder,
+)
 from torchlass.query.clap_mel import clap_log_mel, slaney_mel_filterbank
 
 pytest.importorskip("transformers")
@@ -70,12 +82,12 @@ def laion_input(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def log_mel(x: np.ndarray) -> np.ndarray:
+def log_mel(x: np.ndarray, mels: int = 64) -> np.ndarray:
     padded = np.pad(x, N_FFT // 2, mode="reflect")
     frames = 1 + (padded.size - N_FFT) // HOP
     idx = np.arange(frames)[:, None] * HOP + np.arange(N_FFT)[None, :]
     power = np.abs(np.fft.rfft(padded[idx] * hann(N_FFT), axis=-1)) ** 2
-    return 10 * np.log10(np.maximum(power @ slaney_filterbank(), 1e-10))  # (frames, mels)
+    return 10 * np.log10(np.maximum(power @ slaney_filterbank(mels), 1e-10))  # (frames, mels)
 
 
 def bicubic_rows(x: np.ndarray, size: int) -> np.ndarray:
@@ -140,12 +152,13 @@ def reference_window(x: np.ndarray, s: dict) -> np.ndarray:
     """Unit embedding of one prepared 10-s window, LAION's forward in float64."""
     b = "audio_branch."
     s = {k[len(b):] if k.startswith(b) else k: v.double().numpy() for k, v in s.items()}
-    m = log_mel(x)
+    m = log_mel(x, s["bn0.weight"].size)
     m = (m - s["bn0.running_mean"]) / np.sqrt(s["bn0.running_var"] + 1e-5) * s[
         "bn0.weight"] + s["bn0.bias"]
     ratio = SPEC // m.shape[1]
     m = bicubic_rows(m, SPEC * ratio)  # (1024, mels)
-    image = m.T.reshape(m.shape[1], ratio, SPEC).transpose(1, 0, 2).reshape(SPEC, SPEC)
+    m = bicubic_rows(m.T, SPEC // ratio).T  # LAION resizes the mel axis to 256 // ratio too
+    image = m.T.reshape(SPEC // ratio, ratio, SPEC).transpose(1, 0, 2).reshape(SPEC, SPEC)
     grid = SPEC // PATCH
     patches = image.reshape(grid, PATCH, grid, PATCH).transpose(0, 2, 1, 3).reshape(grid, grid,
                                                                                    -1)
@@ -211,6 +224,15 @@ def test_long_clip_is_the_renormalised_mean_of_ten_second_windows(tower, state):
     close(got, reference(clip[0].numpy(), state)[None])
     first = tower(clip[:, :L], 48000)
     assert not torch.allclose(got, first, atol=1e-3)  # the later windows count
+
+
+def test_sixty_mel_bins_follow_laions_mel_to_image_rule():
+    # 256 // 60 = 4 segments of 256 frames and 64 rows: LAION resizes 60 -> 64 mel bins
+    # after resizing 1001 -> 1024 frames (transformers' own rule would fail here)
+    state = audio_tower_state(mels=60, seed=5)
+    tower = load_clap_audio_encoder(state)
+    clip = 0.2 * torch.randn(1, 7 * 48000)
+    close(tower(clip, 48000), reference(clip[0].numpy(), state)[None])
 
 
 def test_front_end_against_librosa_values():
@@ -289,3 +311,49 @@ def test_bad_checkpoints_are_clear_errors(state):
     with pytest.raises(CheckpointError, match=r"'spec_size' expected an image side s with s >= "
                                               r"64 .* got 128"):
         load_clap_audio_encoder(state, spec_size=128)
+
+
+# --- both towers from one file ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    return write_tokenizer(tmp_path_factory.mktemp("roberta_tokenizer"))
+
+
+def test_one_file_gives_text_and_audio_in_one_encoder(tmp_path, tokenizer_dir):
+    path = write_clap_checkpoint(tmp_path / "audiosep.ckpt")
+    encoder = load_clap_encoder(path, tokenizer=tokenizer_dir)
+    assert isinstance(encoder, TextEncoder) and isinstance(encoder, AudioEncoder)
+    assert encoder.dim == DIM and encoder.text.max_length == 512
+    text = load_clap_text_encoder(path, tokenizer=tokenizer_dir)
+    audio = load_clap_audio_encoder(path)
+    clip = 0.1 * torch.randn(2, 12000)
+    rows = embed_queries(encoder, ["rain", AudioQuery(clip, 8000, "drip"), "dog a dog"])
+    torch.testing.assert_close(rows[[0, 2]], text(["rain", "dog a dog"]))
+    torch.testing.assert_close(rows[1], audio(clip[None], 8000)[0])
+    with pytest.raises(CheckpointError, match=r"load_clap_audio_encoder\(\): argument "
+                                              r"'checkpoint' expected one CLAP HTSAT audio tower"):
+        load_clap_encoder({"state_dict": tower_state(514, dim=DIM, hidden=24)},
+                          tokenizer=tokenizer_dir)
+
+
+def test_load_separator_returns_the_joint_encoder_when_the_file_has_both(tmp_path,
+                                                                           tokenizer_dir):
+    from torchlass import Separator
+    from torchlass.inference import load_separator
+
+    folder = Separator.srpol_system1(
+        n_fft=64, hop_length=16, stem_width=2, widths=(2, 4), pools=((2, 2), (2, 2)),
+        sample_rate=8000, condition_size=DIM).save_pretrained(tmp_path / "model")
+    both = write_clap_checkpoint(tmp_path / "clap.ckpt")
+    _, encoder = load_separator(folder, tokenizer=tokenizer_dir, clap_checkpoint=both)
+    assert isinstance(encoder.encoder, ClapEncoder)
+    clip = AudioQuery(0.1 * torch.randn(4000), 8000, "drip")
+    torch.testing.assert_close(embed_queries(encoder, [clip])[0],
+                               load_clap_audio_encoder(both)(clip.waveform[None, None], 8000)[0])
+    text_only = tmp_path / "text.pt"
+    torch.save({"state_dict": {f"module.{k}": v
+                               for k, v in tower_state(79, dim=DIM, hidden=24).items()}}, text_only)
+    _, encoder = load_separator(folder, tokenizer=tokenizer_dir, clap_checkpoint=text_only)
+    with pytest.raises(TorchlassError, match="embeds text only"):
+        embed_queries(encoder, ["rain", clip])
