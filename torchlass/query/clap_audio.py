@@ -147,6 +147,7 @@ class ClapAudioTower(nn.Module):
     """
 
     sample_rate = CLAP_SAMPLE_RATE
+    filterbank: torch.Tensor
 
     def __init__(self, htsat: nn.Module, projection: nn.Sequential, filterbank: torch.Tensor,
                  *, batch_size: int = 8) -> None:
