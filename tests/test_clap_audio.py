@@ -224,6 +224,9 @@ def test_long_clip_is_the_renormalised_mean_of_ten_second_windows(tower, state):
     close(got, reference(clip[0].numpy(), state)[None])
     first = tower(clip[:, :L], 48000)
     assert not torch.allclose(got, first, atol=1e-3)  # the later windows count
+    # windows batched two at a time: the same embedding
+    two = load_clap_audio_encoder(state, batch_size=2)
+    torch.testing.assert_close(two(clip.expand(2, -1), 48000), got.expand(2, -1))
 
 
 def test_sixty_mel_bins_follow_laions_mel_to_image_rule():

@@ -20,7 +20,8 @@ depend on a draw, so the clip is cut into consecutive 10-s windows (the last one
 the clip's end: every sample is seen and no window is padded, as LAION never padded a long
 clip), each window is embedded, and the mean of the unit embeddings is renormalised. Each
 window is a crop the tower was trained on, and the mean is the direction of the expected
-crop embedding over the clip.
+crop embedding over the clip. (AudioSep's own, unused, audio-query path differs slightly:
+it resamples with ``torchaudio``'s sinc filter and skips the int16 round trip.)
 """
 
 from __future__ import annotations
