@@ -171,7 +171,13 @@ class ClapAudioTower(nn.Module):
 
     @torch.no_grad()
     def forward(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """Embed ``audio`` at ``sample_rate`` Hz; see the class docstring."""
+        """Embed ``audio`` at ``sample_rate`` Hz; see the class docstring.
+
+        Raises:
+            DTypeError, ShapeError, NonFiniteError, ValueRangeError: bad ``audio`` or
+                ``sample_rate``, as in
+                [`clap_audio_windows`][torchlass.query.clap_audio_windows].
+        """
         windows = clap_audio_windows(audio, sample_rate, fn="ClapAudioTower")
         n, count, length = windows.shape
         unit = self.embed_windows(windows.reshape(n * count, length)).reshape(n, count, -1)

@@ -48,7 +48,7 @@ from torchlass.query.clap_mel import (
 from torchlass.stft import make_window
 from torchlass.stft.dft import analysis_basis
 
-__all__ = ["build_htsat", "mel_to_image"]
+__all__ = ["build_htsat", "htsat_config", "mel_to_image"]
 
 _FN = "load_clap_audio_encoder"
 _BRANCH = "audio_branch."
@@ -73,8 +73,8 @@ def _shape(state: Mapping, key: str) -> tuple[int, ...]:
 
 def _depths(state: Mapping) -> list[int]:
     blocks: dict[int, set[int]] = {}
-    for key in state:
-        if (m := _BLOCK.match(str(key)[len(_BRANCH):])) is not None:
+    for key in map(str, state):
+        if key.startswith(_BRANCH) and (m := _BLOCK.match(key[len(_BRANCH):])) is not None:
             blocks.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
     numbered = sorted(blocks) == list(range(len(blocks))) and all(
         b == set(range(len(b))) for b in blocks.values())
@@ -86,7 +86,18 @@ def _depths(state: Mapping) -> list[int]:
 
 
 def htsat_config(state: Mapping, spec_size: int) -> Any:
-    """``transformers.ClapAudioConfig`` with every size read from LAION's weight shapes."""
+    """``transformers.ClapAudioConfig`` with every size read from LAION's weight shapes.
+
+    Args:
+        state: the tower's tensors keyed ``audio_branch.*`` and ``audio_projection.*``.
+        spec_size: side of HTSAT's square spectrogram image.
+
+    Raises:
+        CheckpointError: a size-giving weight is missing, the stages or blocks are not
+            numbered ``0..n-1``, the patch kernel is not square on one channel (feature
+            fusion), the windows differ between stages, or ``spec_size`` cannot hold the
+            mel bins and the 1001 frames of a 10-s clip.
+    """
     from transformers import ClapAudioConfig
 
     embed, channels, patch, patch_w = _shape(state, "patch_embed.proj.weight")
