@@ -6,7 +6,9 @@ training checkpoint, or the DCASE baseline's with a LAION-CLAP checkpoint for
 ``laion_clap``). With one, the AudioSep/DCASE checkpoint is read once and gives both the
 separator and, through [`load_clap_text_encoder`][torchlass.query.load_clap_text_encoder],
 the CLAP text tower stored inside it (or in ``clap_checkpoint``): one file, no
-``laion_clap``.
+``laion_clap``. When that file also holds CLAP's audio tower (AudioSep's and the DCASE
+baseline's do), the encoder is [`load_clap_encoder`][torchlass.query.load_clap_encoder]'s,
+which embeds example clips as well.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import torch
 from torch import nn
 
 from torchlass.errors import CheckpointError
-from torchlass.query import CachedTextEncoder, TextEncoder
+from torchlass.query import CachedTextEncoder, TextEncoder, load_clap_encoder
+from torchlass.query.clap_audio import has_clap_audio_tower
 from torchlass.query.clap_text import load_clap_text_encoder
 
 __all__ = ["load_separator"]
@@ -42,7 +45,9 @@ def load_separator(checkpoint: str | os.PathLike, *, tokenizer: str | os.PathLik
 
     Returns:
         ``(separator, encoder)``, the encoder behind a
-        [`CachedTextEncoder`][torchlass.query.CachedTextEncoder].
+        [`CachedTextEncoder`][torchlass.query.CachedTextEncoder]; with a tokenizer and a
+        CLAP checkpoint that holds the audio tower too, its ``embed_audio`` embeds clips
+        ([`ClapEncoder`][torchlass.query.ClapEncoder]).
 
     Raises:
         FileNotFoundError: if the tokenizer folder does not exist.
@@ -65,7 +70,11 @@ def load_separator(checkpoint: str | os.PathLike, *, tokenizer: str | os.PathLik
         raise CheckpointError(f"load_separator(): {str(checkpoint)!r} is a pretrained folder, "
                               "which holds no text tower: pass clap_checkpoint (a LAION-CLAP "
                               ".pt or an AudioSep/DCASE checkpoint) with the tokenizer")
-    encoder = load_clap_text_encoder(state if clap_checkpoint is None else clap_checkpoint,
-                                     tokenizer=tokenizer)
+    clap = state if clap_checkpoint is None else read_checkpoint(clap_checkpoint)
+    encoder: TextEncoder
+    if has_clap_audio_tower(clap):
+        encoder = load_clap_encoder(clap, tokenizer=tokenizer)
+    else:
+        encoder = load_clap_text_encoder(clap, tokenizer=tokenizer)
     separator = state["separator"] if pretrained else load_audiosep(state)
     return separator.to(device).eval(), CachedTextEncoder(encoder)

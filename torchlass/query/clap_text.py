@@ -33,6 +33,7 @@ from torch import nn
 
 from torchlass.checks import check_positive_int
 from torchlass.errors import CheckpointError, TorchlassError
+from torchlass.query.clap_checkpoint import AUDIOSEP_PREFIX, read_tower
 from torchlass.query.protocol import check_captions
 
 __all__ = ["AUDIOSEP_MAX_LENGTH", "LAION_MAX_LENGTH", "ClapTextTower",
@@ -42,7 +43,6 @@ __all__ = ["AUDIOSEP_MAX_LENGTH", "LAION_MAX_LENGTH", "ClapTextTower",
 AUDIOSEP_MAX_LENGTH = 512
 #: Tokens per caption in LAION-CLAP's ``CLAP_Module.tokenizer``.
 LAION_MAX_LENGTH = 77
-_AUDIOSEP_PREFIX = "query_encoder.model."
 _ANCHOR = "text_branch.embeddings.word_embeddings.weight"
 _VOCAB_FILES = ("vocab.json", "merges.txt")
 # Buffers some transformers versions save and others rebuild; never weights.
@@ -51,11 +51,12 @@ _LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
 _FN = "load_clap_text_encoder"
 
 
-def _transformers() -> Any:
+def import_transformers(fn: str = _FN) -> Any:
+    """The ``transformers`` module, or a clear error naming ``fn`` if it is not installed."""
     try:
         return importlib.import_module("transformers")
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise TorchlassError(f"{_FN}() needs the optional dependency transformers: "
+        raise TorchlassError(f"{fn}() needs the optional dependency transformers: "
                              "pip install 'torchlass[text]'") from err
 
 
@@ -78,27 +79,9 @@ def read_text_tower_state(source: str | os.PathLike | Mapping) -> tuple[dict, in
             [`read_checkpoint`][torchlass.checkpoints.read_checkpoint]), or holds no (or
             several) text towers.
     """
-    if isinstance(source, str | os.PathLike):
-        from torchlass.checkpoints import read_checkpoint
-
-        source = read_checkpoint(source)
-    if not isinstance(source, Mapping):
-        raise CheckpointError(f"{_FN}(): argument 'checkpoint' expected a checkpoint dict, "
-                              f"got {type(source).__name__}")
-    state = source.get("state_dict", source)
-    if not isinstance(state, Mapping):
-        raise CheckpointError(f"{_FN}(): argument 'checkpoint' expected 'state_dict' to be a "
-                              f"mapping of tensors, got {type(state).__name__}")
-    prefixes = [str(k)[: -len(_ANCHOR)] for k in state if str(k).endswith(_ANCHOR)]
-    if len(prefixes) != 1:
-        what = "no" if not prefixes else f"{len(prefixes)} ({', '.join(map(repr, prefixes))})"
-        raise CheckpointError(
-            f"{_FN}(): argument 'checkpoint' expected one CLAP text tower (a key ending in "
-            f"{_ANCHOR!r}, as in AudioSep/DCASE or LAION-CLAP checkpoints), found {what}")
-    prefix = prefixes[0]
-    tower = {str(k)[len(prefix):]: v for k, v in state.items() if str(k).startswith(prefix)
-             and str(k)[len(prefix):].startswith(("text_branch.", "text_projection."))}
-    max_length = AUDIOSEP_MAX_LENGTH if prefix.endswith(_AUDIOSEP_PREFIX) else LAION_MAX_LENGTH
+    tower, prefix = read_tower(source, anchor=_ANCHOR, what="CLAP text tower", fn=_FN,
+                               branches=("text_branch.", "text_projection."))
+    max_length = AUDIOSEP_MAX_LENGTH if prefix.endswith(AUDIOSEP_PREFIX) else LAION_MAX_LENGTH
     return tower, max_length
 
 
@@ -122,7 +105,7 @@ def _roberta_config(state: Mapping, num_heads: int) -> Any:
                               f"size {hidden}, got {num_heads}")
     # transformers 5.x defaults are not RoBERTa-base's (eps 1e-12, two token types, 512
     # positions): set everything the weights or the original model fix.
-    return _transformers().RobertaConfig(
+    return import_transformers().RobertaConfig(
         vocab_size=vocab, hidden_size=hidden, num_hidden_layers=len(layers),
         num_attention_heads=num_heads,
         intermediate_size=_shape(state, "text_branch.encoder.layer.0.intermediate.dense.weight")[0],
@@ -233,7 +216,7 @@ def load_clap_text_encoder(checkpoint: str | os.PathLike | Mapping, *,
             f"{_FN}(): argument 'max_length' expected at most "
             f"{config.max_position_embeddings - config.pad_token_id - 1} tokens (the "
             f"checkpoint's {config.max_position_embeddings} positions), got {length}")
-    transformers = _transformers()
+    transformers = import_transformers()
     roberta = transformers.RobertaModel(config, add_pooling_layer=True)
     hidden, out = config.hidden_size, _shape(state, "text_projection.2.weight")[0]
     projection = nn.Sequential(nn.Linear(hidden, out), nn.ReLU(), nn.Linear(out, out))
