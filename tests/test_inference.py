@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import resample_poly
 
+from tests.test_docs import run_page
 from torchlass import Separator
 from torchlass.data.audio import AudioFileError
 from torchlass.errors import ShapeError, TorchlassError, ValueRangeError
@@ -283,34 +284,23 @@ def test_separate_files_embeds_once_and_counts_failures(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """The DCASE baseline's one-file layout with test weights (ResUNet30 + a tiny CLAP text
-    tower with 12 heads under ``query_encoder.model.``), a tokenizer folder and a 44.1 kHz
-    stereo file."""
+    """The DCASE baseline's one-file layout with test weights (ResUNet30 + a tiny CLAP, text
+    tower with 12 heads and HTSAT audio tower, under ``query_encoder.model.``), a tokenizer
+    folder and a 44.1 kHz stereo file."""
     pytest.importorskip("transformers")
-    from text_tower_fixtures import tower_state, write_tokenizer
+    from audio_tower_fixtures import write_clap_checkpoint
+    from text_tower_fixtures import write_tokenizer
 
     from torchlass.checkpoints import export_dcase2024_baseline
 
     root = tmp_path_factory.mktemp("published")
     torch.manual_seed(0)
-    checkpoint = export_dcase2024_baseline(Separator.dcase2024_baseline())
-    checkpoint["state_dict"].update({f"query_encoder.model.{k}": v
-                                     for k, v in tower_state(514, dim=512, hidden=24).items()})
-    torch.save(checkpoint, root / "dcase2024_baseline.ckpt")
+    separator = export_dcase2024_baseline(Separator.dcase2024_baseline())["state_dict"]
+    write_clap_checkpoint(root / "dcase2024_baseline.ckpt", dim=512, extra=separator)
     write_tokenizer(root / "roberta-base")
     (root / "recordings").mkdir()
     write(root / "recordings" / "street.wav", 0.3, 44100, 2, subtype="FLOAT")
     return root
-
-
-def run_page(page: str) -> None:
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[1] / page).read_text(encoding="utf-8")
-    namespace: dict[str, object] = {}
-    for i, block in enumerate(re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)):
-        exec(compile(block, f"{page}[python block {i}]", "exec"), namespace)
 
 
 @pytest.mark.slow
@@ -409,19 +399,8 @@ def test_text_tower_from_a_laion_checkpoint_next_to_the_separator(published, tmp
     own = load_separator(published / "dcase2024_baseline.ckpt",
                          tokenizer=published / "roberta-base")[1]
     assert separator.sample_rate == 16000 and not separator.training
-    assert encoder.encoder.max_length == 77 and own.encoder.max_length == 512
+    assert encoder.encoder.max_length == 77 and own.encoder.text.max_length == 512
     assert not torch.allclose(encoder(["rain"]), own(["rain"]))
-
-
-@pytest.mark.parametrize("name", ["torchlass.inference.files", "torchlass.inference.batch",
-                                  "torchlass.inference.queries",
-                                  "torchlass.inference.stream"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.mark.slow
@@ -445,3 +424,69 @@ def test_cli_pretrained_folder_with_a_laion_text_tower(published, tmp_path, caps
                          "--output", tmp_path / "rain.wav")
     assert code == 0, err
     assert out.startswith(f"wrote {tmp_path / 'rain.wav'} (0.30 s, 44100 Hz, 2 channel(s))")
+
+
+@pytest.mark.slow
+def test_cli_clip_query_with_the_audio_tower_in_the_checkpoint(published, tmp_path, capsys):
+    """``--query-audio`` through the CLAP audio tower stored in the separator's checkpoint:
+    the file written equals the separator run directly on the clip's embedding."""
+    from torchlass.checkpoints import load_audiosep
+    from torchlass.query import load_clap_encoder
+
+    ckpt, tok = published / "dcase2024_baseline.ckpt", published / "roberta-base"
+    clip = write(tmp_path / "bark.wav", 0.5, 22050, 2, seed=5)
+    code, out, err = cli(capsys, "separate", "--checkpoint", ckpt, "--tokenizer", tok,
+                         "--query-audio", tmp_path / "bark.wav", "--query", "rain", "--input",
+                         published / "recordings" / "street.wav", "--out-dir", tmp_path / "out",
+                         "--no-progress")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["street_audio_bark.wav", "street_rain.wav"]
+    clap = load_clap_encoder(ckpt, tokenizer=tok)
+    condition = clap.embed_audio(torch.from_numpy(clip.T)[None], 22050)
+    mix, rate = sf.read(published / "recordings" / "street.wav", dtype="float32")
+    at_model = torch.from_numpy(resample_poly(mix.T.astype(np.float64), 160, 441, axis=-1)).float()
+    separator = load_audiosep(ckpt).eval()
+    expected = separator.separate(at_model[:, None], condition.expand(2, -1))[:, 0, 0]
+    expected = resample_poly(expected.double().numpy(), 441, 160, axis=-1)[:, :mix.shape[0]]
+    got, got_rate = sf.read(tmp_path / "out" / "street_audio_bark.wav", dtype="float32")
+    assert got_rate == rate
+    np.testing.assert_allclose(got.T, expected, atol=2e-5)
+
+
+@pytest.mark.slow
+def test_cli_evaluate_real_recordings_with_clapscore(published, tmp_path, capsys):
+    """``evaluate --mixtures``: CLAPScore of the estimate and of the mixture, from the CLAP
+    stored in the checkpoint, against the cosine computed here from the encoder's outputs."""
+    import csv
+
+    from torchlass.checkpoints import load_audiosep
+    from torchlass.query import load_clap_encoder
+
+    ckpt, tok = published / "dcase2024_baseline.ckpt", published / "roberta-base"
+    (tmp_path / "real").mkdir()
+    write(tmp_path / "real" / "a.wav", 0.4, 16000, 1, seed=1)
+    write(tmp_path / "real" / "b.wav", 0.4, 16000, 1, seed=2)
+    (tmp_path / "captions.csv").write_text("file,caption\na.wav,a dog\nb.wav,rain\n",
+                                           encoding="utf-8")
+    code, out, err = cli(capsys, "evaluate", "--checkpoint", ckpt, "--tokenizer", tok,
+                         "--mixtures", tmp_path / "real", "--captions",
+                         tmp_path / "captions.csv", "--items-csv", tmp_path / "items.csv",
+                         "--no-progress")
+    assert code == 0, err
+    assert "CLAPScore (cos)" in out
+    rows = list(csv.DictReader((tmp_path / "items.csv").open(encoding="utf-8")))
+    clap, separator = load_clap_encoder(ckpt, tokenizer=tok), load_audiosep(ckpt).eval()
+    for row, name, caption in zip(rows, ("a", "b"), ("a dog", "rain"), strict=True):
+        assert row["sdr"] == "" and row["caption"] == caption
+        mix = torch.from_numpy(sf.read(tmp_path / "real" / f"{name}.wav",
+                                       dtype="float32")[0])[None, None]
+        est = separator(mix, clap([caption]))[:, 0]
+        text = clap([caption]).double().numpy()[0]
+        for key, audio in (("mixture", mix), ("estimate", est)):
+            a = clap.embed_audio(audio[:, 0], 16000).double().numpy()[0]
+            cos = a @ text / np.linalg.norm(a) / np.linalg.norm(text)
+            assert float(row[f"clapscore_cos_{key}"]) == pytest.approx(cos, abs=1e-5)
+        assert float(row["clapscore_cos_improvement"]) == pytest.approx(
+            float(row["clapscore_cos_estimate"]) - float(row["clapscore_cos_mixture"]),
+            abs=1e-6)
