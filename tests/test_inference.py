@@ -440,6 +440,7 @@ def test_cli_clip_query_with_the_audio_tower_in_the_checkpoint(published, tmp_pa
                          published / "recordings" / "street.wav", "--out-dir", tmp_path / "out",
                          "--no-progress")
     assert code == 0, err
+    assert out.strip() == f"separated 1 of 1 file(s) into {tmp_path / 'out'}"
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["street_audio_bark.wav", "street_rain.wav"]
     clap = load_clap_encoder(ckpt, tokenizer=tok)
