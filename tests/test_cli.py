@@ -423,22 +423,19 @@ def test_demo_quick(tmp_path, capsys):
     assert results["clapscore"] == {"computed": False, "reason": "no --clap-checkpoint given"}
 
 
-def test_demo_reports_clapscore_with_a_clap_model(tmp_path, capsys, monkeypatch):
-    import torchlass.query
+def test_demo_reports_clapscore_with_a_clap_model(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from audio_tower_fixtures import write_clap_checkpoint
+    from text_tower_fixtures import write_tokenizer
 
-    asked = []
-
-    def fake_loader(source, *, tokenizer):
-        asked.append((source, tokenizer))
-        return StandInClap()
-
-    monkeypatch.setattr(torchlass.query, "load_clap_encoder", fake_loader, raising=False)
-    code, out, err = run(capsys, "demo", "--quick", "--steps", "2", "--out", str(tmp_path),
-                         "--no-progress", "--clap-checkpoint", "clap.pt", "--tokenizer", "tok")
+    clap_file = write_clap_checkpoint(tmp_path / "clap.ckpt")  # a tiny CLAP, both towers
+    tokenizer = write_tokenizer(tmp_path / "tok")
+    code, out, err = run(capsys, "demo", "--quick", "--steps", "2", "--out",
+                         str(tmp_path / "out"), "--no-progress", "--clap-checkpoint",
+                         str(clap_file), "--tokenizer", str(tokenizer))
     assert code == 0, err
-    assert asked == [("clap.pt", "tok")]
     assert "CLAPScore (cos)" in out and "not computed" not in out
-    clap = json.loads((tmp_path / "results.json").read_text())["clapscore"]
+    clap = json.loads((tmp_path / "out" / "results.json").read_text())["clapscore"]
     assert clap["convention"] == "cos"
     for column in ("trained", "untrained"):
         values = clap[column]
@@ -447,7 +444,7 @@ def test_demo_reports_clapscore_with_a_clap_model(tmp_path, capsys, monkeypatch)
         assert all(-1 <= v <= 1 for v in values.values())
         # the mixtures are the same for both models, so is their CLAPScore
     assert clap["trained"]["clapscore_cos_mixture"] == clap["untrained"]["clapscore_cos_mixture"]
-    rows = list(csv.DictReader((tmp_path / "items.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "out" / "items.csv").open()))
     assert rows[0]["clapscore_cos_estimate"] != ""
 
 

@@ -83,7 +83,8 @@ PRINTS = {"docs/guides/custom_separator.md": _custom_separator,
 SLOW = {"docs/guides/srpol_systems.md", "docs/api/separator.md"}
 # Pages whose own tests run them: beside published-model test files (test_inference), or
 # with their printed results checked against separate (test_export).
-WITH_FILES = {"docs/api/query.md", "docs/guides/separate_files.md", "docs/guides/deployment.md"}
+WITH_FILES = {"docs/api/query.md", "docs/guides/separate_files.md", "docs/guides/deployment.md",
+              "docs/guides/queries.md"}
 
 
 @pytest.mark.parametrize("page", [

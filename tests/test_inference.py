@@ -316,6 +316,9 @@ def test_guide_and_query_page_run_with_test_weights(published, monkeypatch, caps
     ]
     run_page("docs/api/query.md")
     assert capsys.readouterr().out.splitlines() == ["(2, 512)"]
+    run_page("docs/guides/queries.md")
+    assert capsys.readouterr().out.splitlines() == [
+        "(2, 512) 44100 2", "(2, 1, 1, 4800)", "(1, 1, 1, 4800) True", "(1,) True True"]
 
 
 def cli(capsys, *argv):
