@@ -336,7 +336,10 @@ def test_evaluate_real_recordings_errors(recordings, capsys, checkpoint):
           "torchlass evaluate: TorchlassError: --mixtures: recordings without references are "
           "scored by CLAPScore, which needs CLAP's audio tower, and the encoder loaded with "
           f"{str(checkpoint)!r} (HashedTextEncoder) has none: give a checkpoint holding "
-          "CLAP's towers with --tokenizer (or --clap-checkpoint)")
+          "CLAP's towers with --tokenizer, or a CLAP judge with --judge and --judge-tokenizer")
+    fails(capsys, [*real, "--judge", "clap.ckpt"],
+          "torchlass evaluate: TorchlassError: --judge and --judge-tokenizer go together: the "
+          "CLAP judge is built from the checkpoint with its RoBERTa tokenizer folder")
     fails(capsys, [*real, "--recipe", "v.csv"],
           "torchlass evaluate: TorchlassError: --mixtures/--captions (real recordings) and "
           "--recipe/--audio-dir (synthetic mixtures) are two evaluations: give one pair")
@@ -352,6 +355,31 @@ def test_evaluate_real_recordings_errors(recordings, capsys, checkpoint):
           "torchlass evaluate: FileNotFoundError: read_mixture_captions(): 1 of 1 audio files "
           f"listed in {str(t / 'q2.csv')!r} were not found (first: "
           f"{str(t / 'rec' / 'none.wav')!r}); check the audio folder")
+
+
+def test_evaluate_real_recordings_with_a_clap_judge(recordings, capsys, checkpoint):
+    """A separator trained on the hashed encoder, scored by a CLAP judge of its own file."""
+    pytest.importorskip("transformers")
+    from audio_tower_fixtures import write_clap_checkpoint
+    from text_tower_fixtures import write_tokenizer
+
+    from torchlass.query import load_clap_encoder
+
+    t = recordings
+    judge, tok = write_clap_checkpoint(t / "clap.ckpt"), write_tokenizer(t / "tok")
+    code, out, err = run(capsys, "evaluate", "--checkpoint", str(checkpoint), "--mixtures",
+                         str(t / "rec"), "--captions", str(t / "q.csv"), "--judge", str(judge),
+                         "--judge-tokenizer", str(tok), "--items-csv", str(t / "items.csv"),
+                         "--no-progress")
+    assert code == 0, err
+    assert "CLAPScore (cos)" in out
+    row = list(csv.DictReader((t / "items.csv").open()))[1]  # b.wav: 8 kHz mono, as the model
+    clap = load_clap_encoder(judge, tokenizer=tok)
+    mixture = torch.from_numpy(sf.read(t / "rec" / "b.wav", dtype="float32")[0])[None]
+    a = clap.embed_audio(mixture, 8000).double().numpy()[0]
+    text = clap(["rain"]).double().numpy()[0]
+    cos = a @ text / np.linalg.norm(a) / np.linalg.norm(text)
+    assert float(row["clapscore_cos_mixture"]) == pytest.approx(cos, abs=1e-5)
 
 
 def test_evaluate_recipe_adds_clap_rows_with_an_audio_tower(tmp_path, capsys, monkeypatch):

@@ -193,6 +193,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if real and (args.recipe is not None or args.audio_dir is not None):
         raise TorchlassError("--mixtures/--captions (real recordings) and --recipe/--audio-dir "
                              "(synthetic mixtures) are two evaluations: give one pair")
+    if (args.judge is None) != (args.judge_tokenizer is None):
+        raise TorchlassError("--judge and --judge-tokenizer go together: the CLAP judge is "
+                             "built from the checkpoint with its RoBERTa tokenizer folder")
     if real and (args.mixtures is None or args.captions is None):
         raise TorchlassError("--mixtures and --captions go together: the folder of recordings "
                              "and the list of their queries")
@@ -211,16 +214,22 @@ def _evaluate(args: argparse.Namespace) -> int:
         # the clips ValidationMixtures reads: <audio_dir>/<id>.wav
         clips = sorted({Path(args.audio_dir) / f"{i}.wav" for r in rows
                         for i in (r.source, r.noise)})
+    judge = None
+    if args.judge is not None:  # loaded first: a bad judge fails before the separator
+        from torchlass.query import load_clap_encoder
+
+        judge = load_clap_encoder(args.judge, tokenizer=args.judge_tokenizer)
     separator, encoder = load_separator(args.checkpoint, tokenizer=args.tokenizer,
                                         clap_checkpoint=args.clap_checkpoint, device=device)
     rate = model_sample_rate(separator)
-    clap = encoder if embeds_audio(encoder) else None
+    clap = judge if judge is not None else encoder if embeds_audio(encoder) else None
     if real and clap is None:
         raise TorchlassError(
             f"--mixtures: recordings without references are scored by CLAPScore, which needs "
             f"CLAP's audio tower, and the encoder loaded with {str(args.checkpoint)!r} "
             f"({type(getattr(encoder, 'encoder', encoder)).__name__}) has none: give a "
-            "checkpoint holding CLAP's towers with --tokenizer (or --clap-checkpoint)")
+            "checkpoint holding CLAP's towers with --tokenizer, or a CLAP judge with --judge "
+            "and --judge-tokenizer")
     items = (RecordedMixtures(queries, sample_rate=rate) if real
              else ValidationMixtures(rows, args.audio_dir, sample_rate=rate))
     _note_resampling("evaluate", clips, rate)
@@ -231,7 +240,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     table = summarize(scores, bucket_width=args.bucket_width)
     print(format_table({Path(args.checkpoint).stem: table}))
     if clap is None:
-        print("CLAPScore: not computed (the text encoder has no CLAP audio tower)")
+        print("CLAPScore: not computed (the text encoder has no CLAP audio tower; give a "
+              "CLAP judge with --judge and --judge-tokenizer)")
     if args.items_csv:
         write_item_csv(args.items_csv, scores)
     if args.json:
@@ -452,6 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tokenizer", metavar="DIR",
                           help="RoBERTa tokenizer folder: CLAP is built from the checkpoint's "
                                "own weights (or --clap-checkpoint's)")
+    evaluate.add_argument("--judge", metavar="FILE",
+                          help="CLAP checkpoint (both towers: the DCASE baseline's, AudioSep's "
+                               "or a LAION-CLAP .pt) that scores CLAPScore, for a separator "
+                               "whose own encoder has no audio tower; with --judge-tokenizer")
+    evaluate.add_argument("--judge-tokenizer", metavar="DIR",
+                          help="RoBERTa tokenizer folder of --judge")
     evaluate.add_argument("--clap-convention", default="cos",
                           choices=["cos", "hessel", "percent"],
                           help="CLAPScore as cos (default, Xiao et al. 2024), 2.5*max(cos,0) "
