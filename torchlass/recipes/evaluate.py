@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from torchlass.checks import check_positive_int
-from torchlass.errors import ShapeError
+from torchlass.errors import ShapeError, ValueRangeError
 from torchlass.query.protocol import TextEncoder, embed_captions
 
 __all__ = ["ItemScore", "evaluate_separator", "format_table", "snr_bucket", "summarize",
@@ -60,7 +60,8 @@ def snr_bucket(snr_db: float, *, width: float = 5.0) -> str:
 @torch.no_grad()
 def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, Any]],
                        encoder: TextEncoder, *, device: torch.device | str = "cpu",
-                       batch_size: int = 1, progress: bool = False) -> list[ItemScore]:
+                       batch_size: int = 1, progress: bool = False,
+                       negative: bool = False) -> list[ItemScore]:
     """Separate and score every validation item.
 
     Items are dicts with ``mixture`` and ``target`` (``(1, time)``), ``caption`` and
@@ -78,6 +79,9 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
         device: where the separator runs.
         batch_size: clips per forward pass.
         progress: show a tqdm progress bar.
+        negative: give each item's ``noise_caption`` (the interferer's caption) to the
+            separator as a negative query (what to leave out); the separator must take
+            one ([`takes_negative`][torchlass.separator.Separator.takes_negative]).
 
     Returns:
         One [`ItemScore`][torchlass.recipes.ItemScore] per item, in order.
@@ -85,6 +89,7 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
     Raises:
         ShapeError: if the separator does not return ``(batch, sources, channels, time)``
             with the mixture's batch, channels and time (the first source is scored).
+        ValueRangeError: with ``negative``, for an item without a ``noise_caption``.
     """
     check_positive_int(batch_size, "evaluate_separator", "batch_size")
     from torchlass.metrics import sdr, sdri, si_sdr
@@ -97,8 +102,11 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
     def flush() -> None:
         mixture = torch.stack([it["mixture"] for _, it in pending]).to(device)
         target = torch.stack([it["target"] for _, it in pending]).to(device)
-        condition = embed_captions(encoder, [it["caption"] for _, it in pending], device=device)
-        estimate = separator(mixture, condition)  # (batch, sources, channels, time)
+        queries = [embed_captions(encoder, [it["caption"] for _, it in pending], device=device)]
+        if negative:
+            queries.append(embed_captions(encoder, [it["noise_caption"] for _, it in pending],
+                                          device=device))
+        estimate = separator(mixture, *queries)  # (batch, sources, channels, time)
         if estimate.dim() != 4 or estimate[:, 0].shape != mixture.shape:
             raise ShapeError(
                 f"evaluate_separator(): the separator expected to return (batch, sources, "
@@ -120,6 +128,11 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
         iterator = tqdm(items, desc="evaluate", unit="clip", leave=False)
     try:
         for index, item in enumerate(iterator):
+            if negative and not item.get("noise_caption"):
+                raise ValueRangeError(
+                    f"evaluate_separator(): argument 'items' expected a 'noise_caption' in "
+                    f"every item with negative=True, got none in item {index} (give the "
+                    "recipe a noise_caption column)")
             if pending and (len(pending) == batch_size
                             or pending[0][1]["mixture"].shape != item["mixture"].shape):
                 flush()
