@@ -9,7 +9,8 @@ import torch
 from helpers import np64
 from hypothesis import given
 from hypothesis import strategies as st
-from train_setup import dataset, params, tiny_config
+from train_setup import TINY as TINY_TRAIN
+from train_setup import NoNormBackbone, dataset, params, tiny_config
 
 from torchlass import Separator
 from torchlass.data import (
@@ -26,7 +27,13 @@ from torchlass.data import (
 from torchlass.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from torchlass.nn import QueryCondition, query_condition
 from torchlass.query import HashedTextEncoder
-from torchlass.recipes import Trainer, build_separator, evaluate_separator, get_config
+from torchlass.recipes import (
+    Trainer,
+    apply_overrides,
+    build_separator,
+    evaluate_separator,
+    get_config,
+)
 from torchlass.separator import separate
 
 TINY = {"condition_size": 8, "n_fft": 64, "hop_length": 32, "stem_width": 2, "widths": (2, 4),
@@ -345,6 +352,65 @@ def test_trainer_config_errors(tmp_path):
     preset = get_config("srpol_negative_query")
     assert preset.data.negative_query_prob == 0.5
     assert build_separator(preset.model).takes_negative
+
+
+def ddp_negative_setup(batch_size: int) -> tuple[Trainer, list[torch.Tensor]]:
+    """A trainer with negative queries on a model without BatchNorm, and the list that
+    records every negative the model is given."""
+    from torchlass.masks import RealImagMaskHead
+    from torchlass.nn import RealImagFeatures
+    from torchlass.stft import ISTFT, STFT
+
+    cfg = apply_overrides(get_config("srpol_negative_query"), [
+        *TINY_TRAIN, f"data.batch_size={batch_size}", "data.pairing=disjoint", "train.steps=3",
+        "train.out_dir=", "optim.lr=1e-2", "data.negative_query_prob=0.5"])
+    torch.manual_seed(0)
+    model = Separator(NoNormBackbone(32), features=RealImagFeatures(33, normalize=False),
+                      head=RealImagMaskHead(), stft=STFT(64, 32), istft=ISTFT(64, 32),
+                      sample_rate=8000, query=QueryCondition(16))
+    seen: list[torch.Tensor] = []
+    model.register_forward_pre_hook(lambda _, args: seen.append(args[2].detach().clone()))
+    return Trainer(cfg, train_set=dataset(n=8), separator=model, device="cpu",
+                   progress=False), seen
+
+
+WORKER = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_negative_queries import ddp_negative_setup
+trainer, seen = ddp_negative_setup(batch_size=2)
+trainer.fit()
+torch.save({{"seen": seen, "model": trainer.model.state_dict()}},
+           {out!r} + f"/rank{{trainer.dist.rank}}.pt")
+"""
+
+
+@pytest.mark.slow
+def test_ddp_gives_the_negatives_of_one_process_on_the_global_batch(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER.format(tests=str(root / "tests"), out=str(tmp_path)))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(script)], capture_output=True, text=True, timeout=240, env=env, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    single, seen = ddp_negative_setup(batch_size=4)
+    single.fit()
+    assert len(seen) == 3 and any(bool(n.any()) for n in seen)
+    for step, negatives in enumerate(seen):
+        for rank, got in enumerate(ranks):
+            assert torch.equal(got["seen"][step], negatives[2 * rank: 2 * rank + 2])
+    for key, value in single.model.state_dict().items():
+        torch.testing.assert_close(ranks[0]["model"][key], value, rtol=1e-5, atol=1e-6)
 
 
 # --- evaluation -------------------------------------------------------------------------------
