@@ -325,12 +325,13 @@ class Trainer:
         mixed = self.mixer(everything, all_labels)
         size = waveform.shape[0]
         mine = slice(self.dist.rank * size, (self.dist.rank + 1) * size)
-        mixed = Mixture(*(t[mine] if t is not None else None for t in mixed))
+        # BatchMixer sets every field (partner and use_negative included).
+        mixed = Mixture(*(cast(torch.Tensor, t)[mine] for t in mixed))
         if self.mixer.negative_query_prob == 0:
             return mixed, None
         captions = gather_captions(batch["caption"], self.dist)
-        assert mixed.partner is not None  # BatchMixer always sets it
-        return mixed, [captions[int(p)] for p in mixed.partner.tolist()]
+        partner = cast(torch.Tensor, mixed.partner)
+        return mixed, [captions[int(p)] for p in partner.tolist()]
 
     def negative_condition(self, mixed: Mixture, captions: list[str]) -> torch.Tensor:
         """The negative queries of a mixed batch: each interferer's caption embedded where
@@ -340,8 +341,7 @@ class Trainer:
             output: ``(batch, dim)``.
         """
         embedded = embed_captions(self.encoder, captions, device=self.device)
-        assert mixed.use_negative is not None  # BatchMixer always sets it
-        use = mixed.use_negative.to(embedded.device)[:, None]
+        use = cast(torch.Tensor, mixed.use_negative).to(embedded.device)[:, None]
         return torch.where(use, embedded, torch.zeros_like(embedded))
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
