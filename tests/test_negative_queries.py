@@ -443,6 +443,9 @@ def test_evaluate_with_negative_uses_the_noise_caption(tmp_path):
                        r"expected a 'noise_caption' in every item with negative=True, got none "
                        r"in item 0"):
         evaluate_separator(model, [dict(items[0], noise_caption="")], encoder, negative=True)
+    with pytest.raises(ValueRangeError, match=r"^evaluate_separator\(\): argument 'negative' "
+                       r"expected False for a separator without negative-query conditioning"):
+        evaluate_separator(Separator.srpol_system1(**TINY), items, encoder, negative=True)
 
 
 # --- export -------------------------------------------------------------------------------------

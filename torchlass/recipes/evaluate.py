@@ -89,9 +89,14 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
     Raises:
         ShapeError: if the separator does not return ``(batch, sources, channels, time)``
             with the mixture's batch, channels and time (the first source is scored).
-        ValueRangeError: with ``negative``, for an item without a ``noise_caption``.
+        ValueRangeError: with ``negative``, for a separator that takes no negative query
+            or an item without a ``noise_caption``.
     """
     check_positive_int(batch_size, "evaluate_separator", "batch_size")
+    if negative and not getattr(separator, "takes_negative", False):
+        raise ValueRangeError(
+            "evaluate_separator(): argument 'negative' expected False for a separator without "
+            "negative-query conditioning (the srpol_negative_query preset takes one), got True")
     from torchlass.metrics import sdr, sdri, si_sdr
 
     was_training = separator.training
