@@ -4,7 +4,10 @@ Two separators are trained with the same budget (steps, batch, seed, data, width
 ``torchlass demo`` trains (SRPOL system 1 on the synthetic collection at 8 kHz, hashed text
 encoder): ``srpol_system1`` (the plain model) and ``srpol_negative_query`` (the same network,
 its FiLM layers reading ``[query, negative]``), the latter given its interferer's caption as
-the negative query on a fraction ``--prob`` of the training mixtures. Both are scored on the
+the negative query on a fraction ``--prob`` of the training mixtures. Both start from the same
+weights (the FiLM layers, zero at initialisation, widened with zeros for the negative half), so
+they are the same function at step 0, and see the same clips in the same mixtures (the mixer
+draws the negative queries from a generator of their own). Both are scored on the
 same held-out mixtures (each held-out clip against a clip of another kind), with the
 challenge protocol (mean SDRi, dB):
 
@@ -42,7 +45,13 @@ from torchlass.data import (
 )
 from torchlass.nn import query_condition
 from torchlass.query import CachedTextEncoder, HashedTextEncoder
-from torchlass.recipes import Trainer, apply_overrides, evaluate_separator, summarize
+from torchlass.recipes import (
+    Trainer,
+    apply_overrides,
+    build_separator,
+    evaluate_separator,
+    summarize,
+)
 from torchlass.recipes.demo import DemoSettings, demo_config
 
 
@@ -57,6 +66,16 @@ def heldout_recipe(clips: list, seed: int, snr_range: tuple[int, int]) -> list[R
         rows.append(RecipeRow(f"heldout_{i:03d}", f"heldout_{j:03d}", float(snr), clip.caption,
                               clips[j].caption))
     return rows
+
+
+def start_from(plain: torch.nn.Module, negative: torch.nn.Module) -> None:
+    """Load ``plain``'s weights into ``negative``, FiLM weights widened with zeros."""
+    weights = {}
+    for key, value in plain.state_dict().items():
+        shape = negative.state_dict()[key].shape
+        weights[key] = value if value.shape == shape else torch.cat(
+            [value, value.new_zeros(value.shape[0], shape[1] - value.shape[1])], dim=1)
+    negative.load_state_dict(weights)
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -119,11 +138,15 @@ def main() -> None:
                      f"data.negative_query_prob={args.prob}"],
     }
     models, train_seconds = {}, {}
+    torch.manual_seed(settings.seed)
+    plain_start = build_separator(demo_config(settings, out).model)
     for name, overrides in runs.items():
         config = apply_overrides(demo_config(settings, out / name), overrides)
+        separator = build_separator(config.model)
+        start_from(plain_start, separator)
         encoder = CachedTextEncoder(HashedTextEncoder(dim=config.model.condition_size))
-        trainer = Trainer(config, train_set=train_set, encoder=encoder, device="cpu",
-                          progress=False)
+        trainer = Trainer(config, train_set=train_set, separator=separator, encoder=encoder,
+                          device="cpu", progress=False)
         print(f"training {name}: {config.model.architecture}, "
               f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters, "
               f"{settings.steps} steps", flush=True)

@@ -240,8 +240,9 @@ class BatchMixer:
     SNR is exact unless the ±34 dB gain limit is reached. Each item's interferer index is
     ``partner`` in the result; with ``negative_query_prob > 0``, ``use_negative`` says which
     items get the interferer's caption as a negative query
-    ([`draw_negative_queries`][torchlass.data.draw_negative_queries], drawn after the SNRs).
-    The generator's state is part of
+    ([`draw_negative_queries`][torchlass.data.draw_negative_queries]), drawn from a generator
+    of their own (seeded ``seed + 1``) so that the mixtures do not depend on the probability.
+    The generators' states are part of
     [`state_dict`][torchlass.data.mixing.BatchMixer.state_dict], so a resumed training run draws the
     same mixtures.
 
@@ -249,7 +250,7 @@ class BatchMixer:
         snr_range: ``(low, high)`` target-to-interferer SNR in dB.
         integer_snr: draw whole dB values, as the baseline.
         pairing: ``"next"`` or ``"disjoint"``.
-        seed: seed of the mixer's generator.
+        seed: seed of the mixer's generator (the negative-query draws use ``seed + 1``).
         negative_query_prob: probability that an item gets its interferer's caption as a
             negative query, in ``[0, 1]`` (0: never; no draw is made).
 
@@ -280,15 +281,20 @@ class BatchMixer:
                                                    "'negative_query_prob'")) from None
         self.negative_query_prob = float(negative_query_prob)
         self.generator = torch.Generator().manual_seed(seed)
+        self.negative_generator = torch.Generator().manual_seed(seed + 1)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The generator's state (for exact resumption)."""
-        return {"generator": self.generator.get_state()}
+        """The generators' states (for exact resumption)."""
+        return {"generator": self.generator.get_state(),
+                "negative_generator": self.negative_generator.get_state()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restore the generator's state saved by
-        [`state_dict`][torchlass.data.mixing.BatchMixer.state_dict]."""
+        """Restore the generators' states saved by
+        [`state_dict`][torchlass.data.mixing.BatchMixer.state_dict] (a state saved before
+        negative queries existed leaves the negative-query generator as seeded)."""
         self.generator.set_state(state["generator"])
+        if "negative_generator" in state:
+            self.negative_generator.set_state(state["negative_generator"])
 
     def __call__(self, sources: torch.Tensor,
                  labels: Sequence[Sequence[str]] | None = None) -> Mixture:
@@ -314,7 +320,7 @@ class BatchMixer:
         snr = draw_snr(batch, snr_range=self.snr_range, integer=self.integer_snr,
                        generator=self.generator)
         use_negative = draw_negative_queries(batch, self.negative_query_prob,
-                                             generator=self.generator)
+                                             generator=self.negative_generator)
         partners = partners.to(sources.device)
         interferer = match_energy(sources[partners], sources)
         gain = torch.pow(10.0, -snr.double() / 20).to(device=sources.device, dtype=sources.dtype)
