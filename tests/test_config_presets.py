@@ -115,8 +115,10 @@ def test_every_preset_builds_its_separator(name):
     with torch.device("meta"):
         separator = build_separator(cfg)
     heads = {"dcase2024_baseline": "MagPhaseMaskHead", "srpol_system1": "RealImagMaskHead",
-             "complex_ratio_mask": "ComplexRatioMaskHead"}
+             "complex_ratio_mask": "ComplexRatioMaskHead",
+             "srpol_negative_query": "RealImagMaskHead"}
     assert type(separator.head).__name__ == heads[cfg.architecture]
+    assert separator.takes_negative == (get_config(name).data.negative_query_prob > 0)
     assert separator.stft.n_fft == 1024 and separator.stft.hop_length == 160
 
 

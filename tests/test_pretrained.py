@@ -59,6 +59,7 @@ def _fails(folder, pattern):
     ("srpol_system1", SMALL | {"bound": "sigmoid", "channels": 2, "film_scale": True}),
     ("complex_ratio_mask", SMALL | {"num_sources": 2, "n_fft": 512, "hop_length": 128,
                                     "sample_rate": 8000, "freq_fit": "pad"}),
+    ("srpol_negative_query", SMALL | {"film_scale": True}),
 ])
 def test_round_trip_of_every_preset(tmp_path, name, options):
     original = _trained(getattr(Separator, name)(**options))
@@ -76,7 +77,8 @@ def test_round_trip_of_every_preset(tmp_path, name, options):
 
 
 def test_every_preset_is_covered():
-    assert sorted(PRESETS) == ["complex_ratio_mask", "dcase2024_baseline", "srpol_system1"]
+    assert sorted(PRESETS) == ["complex_ratio_mask", "dcase2024_baseline", "srpol_negative_query",
+                               "srpol_system1"]
 
 
 def test_config_names_the_preset_and_every_option(folder):
@@ -104,7 +106,8 @@ def test_a_hand_composed_separator_cannot_be_saved(tmp_path):
     with pytest.raises(TorchlassError, match=r"save_pretrained\(\): argument 'separator' "
                                              r"expected a Separator built by one of the presets "
                                              r"\['dcase2024_baseline', 'srpol_system1', "
-                                             r"'complex_ratio_mask'\], got Separator composed"):
+                                             r"'complex_ratio_mask', 'srpol_negative_query'\], "
+                                             r"got Separator composed"):
         save_pretrained(separator, tmp_path)
 
 
@@ -121,7 +124,7 @@ def _edit_config(folder, edit):
     (lambda c: c.update(version=2), r"expected \"version\": 1, got 2"),
     (lambda c: c.update(preset="__import__"),
      r"expected \"preset\" among \['dcase2024_baseline', 'srpol_system1', "
-     r"'complex_ratio_mask'\], got '__import__'"),
+     r"'complex_ratio_mask', 'srpol_negative_query'\], got '__import__'"),
     (lambda c: c.update(options=[1, 2]), r"expected \"options\" to be a JSON object, got \[1, 2\]"),
     (lambda c: c["options"].update(dropout=0.1),
      r"dcase2024_baseline has no option 'dropout'"),

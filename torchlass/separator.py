@@ -2,8 +2,9 @@
 
 [`Separator`][torchlass.separator.Separator] chains five swappable parts; its constructors build the
 DCASE 2024 Task 9 baseline (magnitude features, magnitude mask with phase rotation), SRPOL system 1
-(real and imaginary parts in, real/imaginary ratio masks out) and a true complex-ratio-mask variant,
-each on the baseline's ResUNet30. [`separate`][torchlass.separator.separate] runs any separator on
+(real and imaginary parts in, real/imaginary ratio masks out), a true complex-ratio-mask variant
+and system 1 with a negative query (what to leave out), each on the baseline's ResUNet30.
+[`separate`][torchlass.separator.separate] runs any separator on
 audio of any length in chunks joined by a cross-fade, for several queries of one mixture at once.
 
 Both return one shape whatever the head: ``(batch, sources, channels, time)``, the query's
@@ -29,7 +30,7 @@ from torchlass.checks import check_finite as _check_finite
 from torchlass.checks import check_ndim, check_positive_int, check_real_floating
 from torchlass.errors import DTypeError, ShapeError, TorchlassError, ValueRangeError
 from torchlass.masks import ComplexRatioMaskHead, MagPhaseMaskHead, RealImagMaskHead
-from torchlass.nn import MagnitudeFeatures, RealImagFeatures, ResUNet
+from torchlass.nn import MagnitudeFeatures, QueryCondition, RealImagFeatures, ResUNet
 from torchlass.stft import ISTFT, STFT
 
 __all__ = ["PRESETS", "Separator", "separate"]
@@ -86,7 +87,10 @@ class Separator(nn.Module):
     """Mask-based separator conditioned on a query embedding, built from swappable parts.
 
     ``spec = stft(mixture)``, ``logits = backbone(features(spec), condition)``,
-    ``estimate = istft(head(logits, spec), length=time)``. Any module with the same call
+    ``estimate = istft(head(logits, spec), length=time)``. With a ``query`` part the
+    backbone's condition is ``query(condition, negative)`` instead of ``condition``: the
+    query embedding and an optional negative one (what to leave out; see
+    [`QueryCondition`][torchlass.nn.QueryCondition]). Any module with the same call
     signature can replace a part: a learnable asteroid-filterbanks bank for the STFT (its
     output turned complex with [`torchlass.stft.from_asteroid`][torchlass.stft.from_asteroid]),
     another network for the backbone, another head from
@@ -108,10 +112,17 @@ class Separator(nn.Module):
             [`separate`][torchlass.separator.Separator.separate] to turn seconds into samples; saved
             by [`save_pretrained`][torchlass.separator.Separator.save_pretrained]).
         check_finite: reject NaN/Inf in the condition (the STFT checks the mixture).
+        query: ``(condition (batch, dim), negative (batch, dim) or None) -> backbone
+            condition``, e.g. [`QueryCondition`][torchlass.nn.QueryCondition]; ``None``
+            (the baseline presets): the condition goes to the backbone as it is, and no
+            negative query is taken.
 
     Shape:
         - mixture: ``(batch, channels, time)``
         - condition: ``(batch, condition_size)``
+        - negative: ``(batch, condition_size)`` or ``None``; a row of zeros is no negative
+          query for that item (only for a separator that
+          [`takes_negative`][torchlass.separator.Separator.takes_negative])
         - output: ``(batch, sources, channels, time)`` always, ``sources`` being
           [`num_sources`][torchlass.separator.Separator.num_sources] (1 for the baseline):
           the rank never depends on the head, and ``output[:, 0]`` is the queried source,
@@ -122,11 +133,12 @@ class Separator(nn.Module):
     throughout, the STFT window included.
 
     Raises:
-        ShapeError: on a mixture or condition of the wrong rank, channel count or batch,
-            or a mixture too short for the STFT.
-        DTypeError: on a mixture or condition that is not real floating-point or not of
-            the model's dtype.
-        NonFiniteError: on NaN/Inf in the mixture or the condition.
+        ShapeError: on a mixture, condition or negative of the wrong rank, channel count
+            or batch, or a mixture too short for the STFT.
+        DTypeError: on a mixture, condition or negative that is not real floating-point or
+            not of the model's dtype.
+        NonFiniteError: on NaN/Inf in the mixture, the condition or the negative.
+        ValueRangeError: on a negative given to a separator without a ``query`` part.
 
     Examples:
         >>> sep = Separator.srpol_system1(condition_size=8, n_fft=256, hop_length=64,
@@ -137,7 +149,8 @@ class Separator(nn.Module):
 
     def __init__(self, backbone: nn.Module, *, features: nn.Module, head: nn.Module,
                  stft: nn.Module, istft: nn.Module, channels: int = 1,
-                 sample_rate: int = 16000, check_finite: bool = True) -> None:
+                 sample_rate: int = 16000, check_finite: bool = True,
+                 query: nn.Module | None = None) -> None:
         super().__init__()
         self.channels = check_positive_int(channels, "Separator", "channels")
         self.sample_rate = check_positive_int(sample_rate, "Separator", "sample_rate")
@@ -148,29 +161,46 @@ class Separator(nn.Module):
         self.backbone = backbone
         self.head = head
         self.istft = istft
+        if query is not None:  # absent, not None, in the baseline presets' module tree
+            self.query = query
 
     @property
     def num_sources(self) -> int:
         """Sources estimated per mixture channel (the head's ``num_sources``)."""
         return int(getattr(self.head, "num_sources", 1))
 
-    def forward(self, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """Estimate the queried source(s) in ``mixture``: ``(batch, sources, channels, time)``."""
+    @property
+    def takes_negative(self) -> bool:
+        """Whether ``forward`` takes a negative query (the separator has a ``query`` part)."""
+        return getattr(self, "query", None) is not None
+
+    def forward(self, mixture: torch.Tensor, condition: torch.Tensor,
+                negative: torch.Tensor | None = None) -> torch.Tensor:
+        """Estimate the queried source(s) in ``mixture``: ``(batch, sources, channels, time)``.
+
+        ``negative`` (what to leave out) is taken by a separator that
+        [`takes_negative`][torchlass.separator.Separator.takes_negative]; ``None`` is the same
+        as a row of zeros: no negative query.
+        """
         fn = "Separator.forward"
-        self._check_inputs(fn, mixture, condition)
+        self._check_inputs(fn, mixture, condition, negative)
         try:
             spec = self.stft(mixture)
         except TorchlassError as err:
             raise _in_context(err, fn, {"x": "mixture"}, "the STFT rejected 'mixture'") from err
         try:
+            if self.takes_negative:
+                condition = self.query(condition, negative)
             estimate = self.head(self.backbone(self.features(spec), condition), spec)
             return self.istft(estimate, length=mixture.shape[-1])
         except TorchlassError as err:
-            raise _in_context(err, fn, {"condition": "condition"},
+            raise _in_context(err, fn, {"condition": "condition", "positive": "condition",
+                                        "negative": "negative"},
                               "a part failed on a valid 'mixture' and 'condition' (non-finite "
                               "weights or an overflow?)") from err
 
-    def _check_inputs(self, fn: str, mixture: torch.Tensor, condition: torch.Tensor) -> None:
+    def _check_inputs(self, fn: str, mixture: torch.Tensor, condition: torch.Tensor,
+                      negative: torch.Tensor | None = None) -> None:
         check_real_floating(mixture, fn, "mixture")
         check_real_floating(condition, fn, "condition")
         check_ndim(mixture, fn, "mixture", ndim=3, layout="(batch, channels, time)")
@@ -181,16 +211,36 @@ class Separator(nn.Module):
         if condition.shape[0] != mixture.shape[0]:
             raise ShapeError(f"{fn}(): arguments 'mixture' and 'condition' expected the same "
                              f"batch size, got {mixture.shape[0]} and {condition.shape[0]}")
+        inputs = [("mixture", mixture), ("condition", condition)]
+        if negative is not None:
+            self._check_negative(fn, condition, negative)
+            inputs.append(("negative", negative))
         weight = next(self.parameters(), None)
-        for name, x in (("mixture", mixture), ("condition", condition)):
+        for name, x in inputs:
             if weight is not None and x.dtype != weight.dtype:
                 raise DTypeError(f"{fn}(): argument '{name}' expected the model's dtype "
                                  f"{weight.dtype}, got {x.dtype} (convert the model, e.g. "
                                  f".to({x.dtype}), or the input)")
         if self.check_finite:
             _check_finite(condition, fn, "condition")
+            if negative is not None:
+                _check_finite(negative, fn, "negative")
+
+    def _check_negative(self, fn: str, condition: torch.Tensor, negative: torch.Tensor) -> None:
+        if not self.takes_negative:
+            name = self.preset["name"] if self.preset is not None else "composed by hand"
+            raise ValueRangeError(
+                f"{fn}(): argument 'negative' expected None: this separator ({name}) has no "
+                f"negative-query conditioning (the {_NEGATIVE_PRESET} preset takes one), got "
+                f"a tensor of shape {tuple(negative.shape)}")
+        check_real_floating(negative, fn, "negative")
+        if negative.shape != condition.shape:
+            raise ShapeError(f"{fn}(): argument 'negative' expected the shape of 'condition' "
+                             f"{tuple(condition.shape)} (batch, condition_size), got "
+                             f"{tuple(negative.shape)}")
 
     def separate(self, mixture: torch.Tensor, condition: torch.Tensor, *,
+                 negative: torch.Tensor | None = None,
                  chunk_seconds: float = 10.0, overlap_seconds: float = 1.0,
                  residual: bool = False) -> torch.Tensor:
         """[`separate`][torchlass.separator.Separator.separate] with chunk and overlap in seconds at
@@ -201,14 +251,15 @@ class Separator(nn.Module):
         of the whole input.
         """
         try:
-            return separate(self, mixture, condition,
+            return separate(self, mixture, condition, negative=negative,
                             chunk_length=round(chunk_seconds * self.sample_rate),
                             overlap=round(overlap_seconds * self.sample_rate),
                             align=self.chunk_align,
                             residual=residual)
         except TorchlassError as err:
             raise _in_context(err, "Separator.separate", {"mixture": "mixture",
-                                                          "condition": "condition"},
+                                                          "condition": "condition",
+                                                          "negative": "negative"},
                               "separating in chunks") from err
 
     def save_pretrained(self, folder: str | Path) -> Path:
@@ -240,14 +291,18 @@ class Separator(nn.Module):
                     head: MagPhaseMaskHead | RealImagMaskHead | ComplexRatioMaskHead, *,
                     channels: int,
                     condition_size: int, n_fft: int, hop_length: int, sample_rate: int,
-                    check_finite: bool, resunet_options: dict[str, Any]) -> Separator:
+                    check_finite: bool, resunet_options: dict[str, Any],
+                    negative: bool = False) -> Separator:
+        query = QueryCondition(condition_size) if negative else None
         backbone = ResUNet(channels * features.per_channel,
                            head.num_sources * channels * head.planes,
-                           condition_size=condition_size, **resunet_options)
+                           condition_size=condition_size if query is None
+                           else query.condition_size, **resunet_options)
         return cls(backbone, features=features, head=head,
                    stft=STFT(n_fft, hop_length, check_finite=check_finite),
                    istft=ISTFT(n_fft, hop_length, check_finite=check_finite),
-                   channels=channels, sample_rate=sample_rate, check_finite=check_finite)
+                   channels=channels, sample_rate=sample_rate, check_finite=check_finite,
+                   query=query)
 
     @classmethod
     @_records_preset
@@ -349,6 +404,53 @@ class Separator(nn.Module):
                                hop_length=hop_length, sample_rate=sample_rate,
                                check_finite=check_finite, resunet_options=resunet_options)
 
+    @classmethod
+    @_records_preset
+    def srpol_negative_query(cls, *, bound: str = "tanh", channels: int = 1,
+                             num_sources: int = 1, condition_size: int = 512,
+                             n_fft: int = 1024, hop_length: int = 160,
+                             sample_rate: int = 16000, check_finite: bool = True,
+                             **resunet_options: Any) -> Separator:
+        """SRPOL system 1 that also takes a negative query: what to leave out (as CLAPSep).
+
+        As [`srpol_system1`][torchlass.separator.Separator.srpol_system1], with a
+        [`QueryCondition`][torchlass.nn.QueryCondition] in front of the ResUNet: its FiLM
+        layers read ``[condition, negative]`` (``2 * condition_size`` values), a zero
+        negative meaning none. ``forward(mixture, condition, negative=None)``.
+
+        Args:
+            bound: mask bound, one of [`torchlass.masks.BOUNDS`][torchlass.masks.BOUNDS].
+            channels: mixture channels.
+            num_sources: sources estimated per query.
+            condition_size: size of each query embedding (positive and negative).
+            n_fft: DFT size in samples.
+            hop_length: STFT hop in samples.
+            sample_rate: sample rate in Hz.
+            check_finite: reject NaN/Inf in the queries and at the STFT and inverse STFT.
+            **resunet_options: [`ResUNet`][torchlass.nn.ResUNet] keywords.
+
+        Returns:
+            A freshly initialised [`Separator`][torchlass.separator.Separator].
+
+        Examples:
+            >>> sep = Separator.srpol_negative_query(
+            ...     condition_size=8, n_fft=256, hop_length=64, stem_width=4, widths=(4,),
+            ...     pools=((2, 2),)).eval()
+            >>> x, c = torch.randn(2, 1, 4000), torch.randn(2, 8)
+            >>> sep.takes_negative, bool(sep(x, c).equal(sep(x, c, torch.zeros(2, 8))))
+            (True, True)
+        """
+        return cls._on_resunet(RealImagFeatures(n_fft // 2 + 1),
+                               RealImagMaskHead(num_sources, bound=bound),
+                               channels=channels, condition_size=condition_size, n_fft=n_fft,
+                               hop_length=hop_length, sample_rate=sample_rate,
+                               check_finite=check_finite, resunet_options=resunet_options,
+                               negative=True)
+
+
+#: The preset that takes a negative query (named in errors of the others).
+_NEGATIVE_PRESET = Separator.srpol_negative_query.__name__
+
 
 def check_chunking(fn: str, chunk_length: object, overlap: object, align: object) -> None:
     """Check the chunk settings of [`separate`][torchlass.separator.separate] (and of streamed
@@ -400,8 +502,9 @@ def _fade_weights(size: int, fade_in: int, fade_out: int, *, device: torch.devic
     return w
 
 
-def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-             mixture: torch.Tensor, condition: torch.Tensor, *, chunk_length: int,
+def separate(model: Callable[..., torch.Tensor],
+             mixture: torch.Tensor, condition: torch.Tensor, *,
+             negative: torch.Tensor | None = None, chunk_length: int,
              overlap: int = 0, align: int = 1, residual: bool = False) -> torch.Tensor:
     """Separate audio of any length in chunks, cross-faded, for one or several queries.
 
@@ -415,8 +518,8 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     one chunk and the result is exactly ``model(mixture, condition)``. Runs without
     gradient; put the model in eval mode first. (The baseline's ``chunk_inference`` cuts
     without a cross-fade and assumes 32 kHz: docs/baseline.md#chunked-inference.)
-    An error the model raises about its ``mixture`` or ``condition`` is re-raised naming
-    this function's argument.
+    An error the model raises about its ``mixture``, ``condition`` or ``negative`` is
+    re-raised naming this function's argument.
 
     Args:
         model: a separator, ``(mixture (batch, channels, time), condition (batch, dim)) ->
@@ -424,6 +527,10 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
             returns.
         mixture: one mixture for every query, or one mixture per query.
         condition: query embeddings.
+        negative: negative query embeddings (what to leave out; a row of zeros: none),
+            passed to the model as its third argument, for a separator that
+            [`takes_negative`][torchlass.separator.Separator.takes_negative]; ``None``: the
+            model is called with two arguments.
         chunk_length: samples per chunk (the last may be up to 1.5 times longer).
         overlap: samples shared by neighbouring chunks, at most ``chunk_length // 2``.
         align: chunk starts are multiples of this many samples, at most ``chunk_length -
@@ -437,6 +544,7 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         - mixture: ``(channels, time)`` (shared by all queries) or ``(queries, channels,
           time)``
         - condition: ``(queries, dim)``
+        - negative: ``(queries, dim)`` or ``None``
         - output: ``(queries, sources, channels, time)``, the model's output shape
 
     Raises:
@@ -456,8 +564,15 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     fn = "separate"
     check_real_floating(mixture, fn, "mixture")
     check_ndim(condition, fn, "condition", ndim=2, layout="(queries, dim)")
+    if negative is not None:
+        check_real_floating(negative, fn, "negative")
+        if negative.shape != condition.shape:
+            raise ShapeError(f"{fn}(): argument 'negative' expected the shape of 'condition' "
+                             f"{tuple(condition.shape)} (queries, dim), got "
+                             f"{tuple(negative.shape)}")
     check_chunking(fn, chunk_length, overlap, align)
     queries = condition.shape[0]
+    queries_of = (condition,) if negative is None else (condition, negative)
     if mixture.dim() == 2:
         mixture = mixture.expand(queries, *mixture.shape)
     check_ndim(mixture, fn, "mixture", ndim=3, layout="(queries, channels, time)")
@@ -471,9 +586,10 @@ def separate(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     with torch.no_grad():
         for k, (start, end) in enumerate(chunks):
             try:
-                estimate = model(mixture[..., start:end], condition)
+                estimate = model(mixture[..., start:end], *queries_of)
             except TorchlassError as err:
-                raise _in_context(err, fn, {"mixture": "mixture", "condition": "condition"},
+                raise _in_context(err, fn, {"mixture": "mixture", "condition": "condition",
+                                            "negative": "negative"},
                                   f"the model failed on samples [{start}, {end})") from err
             if estimate.dim() != 4 or (estimate.shape[0], *estimate.shape[2:]) != (
                     queries, mixture.shape[1], end - start):

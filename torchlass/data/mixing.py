@@ -10,8 +10,11 @@ every epoch (docs/baseline.md#training-mixtures). Here the draws come from one s
 `torch.Generator` owned by [`BatchMixer`][torchlass.data.BatchMixer], whose state is saved with a
 training checkpoint. The optional ``"disjoint"`` pairing picks, for each item, an interferer that
 shares no label (class name or caption content word) with it, as the challenge's
-validation set is built. Everything runs on the batch's device; the random draws are made
-on the CPU, so a seed gives the same mixtures on a CPU and on a GPU.
+validation set is built. With ``negative_query_prob > 0`` the mixer also draws, per item,
+whether the model is told what to leave out: the interferer's caption as a negative query
+(CLAPSep's training; [`QueryCondition`][torchlass.nn.QueryCondition]). Everything runs on the
+batch's device; the random draws are made on the CPU, so a seed gives the same mixtures on a
+CPU and on a GPU.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "BatchMixer",
     "Mixture",
     "disjoint_partners",
+    "draw_negative_queries",
     "draw_snr",
     "match_energy",
     "mix_at_snr",
@@ -43,12 +47,19 @@ class Mixture(NamedTuple):
         target: the target after clip protection.
         interferer: the scaled interferer after clip protection.
         snr_db: the target-to-interferer SNR of each item in dB, shape ``(batch,)``.
+        partner: index in the batch of each item's interferer, int64 ``(batch,)``
+            ([`BatchMixer`][torchlass.data.BatchMixer]; ``None`` where the interferer is
+            not a batch item, as in [`mix_at_snr`][torchlass.data.mix_at_snr]).
+        use_negative: whether each item gets its interferer's caption as a negative
+            query, bool ``(batch,)`` (``None`` from [`mix_at_snr`][torchlass.data.mix_at_snr]).
     """
 
     mixture: torch.Tensor
     target: torch.Tensor
     interferer: torch.Tensor
     snr_db: torch.Tensor
+    partner: torch.Tensor | None = None
+    use_negative: torch.Tensor | None = None
 
 
 def match_energy(x: torch.Tensor, reference: torch.Tensor, *, max_gain: float = 50.0,
@@ -136,6 +147,37 @@ def draw_snr(batch: int, *, snr_range: tuple[float, float] = (-10.0, 10.0),
     return low + (high - low) * torch.rand(batch, generator=generator)
 
 
+def draw_negative_queries(batch: int, prob: float, *,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw, for each of ``batch`` items, whether it gets a negative query (probability ``prob``).
+
+    ``rand < prob`` per item; ``prob = 0`` draws nothing (the generator is not advanced, so a
+    mixer without negative queries makes the same mixtures as before they existed) and
+    ``prob = 1`` gives every item one.
+
+    Args:
+        batch: number of items.
+        prob: probability of a negative query, in ``[0, 1]``.
+        generator: CPU generator for reproducible draws.
+
+    Returns:
+        Bool on the CPU, shape ``(batch,)``.
+
+    Raises:
+        ValueRangeError: if ``prob`` is not a number in ``[0, 1]``.
+
+    Examples:
+        >>> draw_negative_queries(3, 1.0).tolist(), draw_negative_queries(3, 0.0).tolist()
+        ([True, True, True], [False, False, False])
+    """
+    if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0.0 <= prob <= 1.0:
+        raise ValueRangeError(f"draw_negative_queries(): argument 'prob' expected a number in "
+                              f"[0, 1], got {prob!r}")
+    if prob == 0.0:
+        return torch.zeros(batch, dtype=torch.bool)
+    return torch.rand(batch, generator=generator) < prob
+
+
 def next_partners(batch: int) -> torch.Tensor:
     """The baseline's pairing: item ``n``'s interferer is item ``(n + 1) mod batch``.
 
@@ -195,7 +237,12 @@ class BatchMixer:
     with [`draw_snr`][torchlass.data.draw_snr], energy-matches each interferer to its target with
     [`match_energy`][torchlass.data.match_energy], scales it to the SNR, adds it, and applies the
     baseline's clip protection (``0.9 / peak`` when the peak exceeds 1). The target-to-interferer
-    SNR is exact unless the ±34 dB gain limit is reached. The generator's state is part of
+    SNR is exact unless the ±34 dB gain limit is reached. Each item's interferer index is
+    ``partner`` in the result; with ``negative_query_prob > 0``, ``use_negative`` says which
+    items get the interferer's caption as a negative query
+    ([`draw_negative_queries`][torchlass.data.draw_negative_queries]), drawn from a generator
+    of their own (seeded ``seed + 1``) so that the mixtures do not depend on the probability.
+    The generators' states are part of
     [`state_dict`][torchlass.data.mixing.BatchMixer.state_dict], so a resumed training run draws the
     same mixtures.
 
@@ -203,7 +250,9 @@ class BatchMixer:
         snr_range: ``(low, high)`` target-to-interferer SNR in dB.
         integer_snr: draw whole dB values, as the baseline.
         pairing: ``"next"`` or ``"disjoint"``.
-        seed: seed of the mixer's generator.
+        seed: seed of the mixer's generator (the negative-query draws use ``seed + 1``).
+        negative_query_prob: probability that an item gets its interferer's caption as a
+            negative query, in ``[0, 1]`` (0: never; no draw is made).
 
     Shape:
         - sources: ``(batch, channels, time)``
@@ -218,21 +267,34 @@ class BatchMixer:
     """
 
     def __init__(self, *, snr_range: tuple[float, float] = (-10.0, 10.0),
-                 integer_snr: bool = True, pairing: str = "next", seed: int = 0) -> None:
+                 integer_snr: bool = True, pairing: str = "next", seed: int = 0,
+                 negative_query_prob: float = 0.0) -> None:
         self.snr_range = (float(snr_range[0]), float(snr_range[1]))
         self.integer_snr = integer_snr
         self.pairing = check_choice(pairing, "BatchMixer", "pairing", ("next", "disjoint"))
         draw_snr(1, snr_range=self.snr_range, integer=integer_snr)  # validate the range
+        try:
+            draw_negative_queries(1, negative_query_prob)  # validate the probability
+        except ValueRangeError as err:
+            raise ValueRangeError(str(err).replace("draw_negative_queries(): argument 'prob'",
+                                                   "BatchMixer(): argument "
+                                                   "'negative_query_prob'")) from None
+        self.negative_query_prob = float(negative_query_prob)
         self.generator = torch.Generator().manual_seed(seed)
+        self.negative_generator = torch.Generator().manual_seed(seed + 1)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The generator's state (for exact resumption)."""
-        return {"generator": self.generator.get_state()}
+        """The generators' states (for exact resumption)."""
+        return {"generator": self.generator.get_state(),
+                "negative_generator": self.negative_generator.get_state()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restore the generator's state saved by
-        [`state_dict`][torchlass.data.mixing.BatchMixer.state_dict]."""
+        """Restore the generators' states saved by
+        [`state_dict`][torchlass.data.mixing.BatchMixer.state_dict] (a state saved before
+        negative queries existed leaves the negative-query generator as seeded)."""
         self.generator.set_state(state["generator"])
+        if "negative_generator" in state:
+            self.negative_generator.set_state(state["negative_generator"])
 
     def __call__(self, sources: torch.Tensor,
                  labels: Sequence[Sequence[str]] | None = None) -> Mixture:
@@ -257,12 +319,15 @@ class BatchMixer:
             partners = next_partners(batch)
         snr = draw_snr(batch, snr_range=self.snr_range, integer=self.integer_snr,
                        generator=self.generator)
+        use_negative = draw_negative_queries(batch, self.negative_query_prob,
+                                             generator=self.negative_generator)
         partners = partners.to(sources.device)
         interferer = match_energy(sources[partners], sources)
         gain = torch.pow(10.0, -snr.double() / 20).to(device=sources.device, dtype=sources.dtype)
         interferer = interferer * gain[:, None, None]
         mixture, target, interferer = _clip_protect(sources + interferer, sources, interferer)
-        return Mixture(mixture, target, interferer, snr.to(sources.device))
+        return Mixture(mixture, target, interferer, snr.to(sources.device), partners,
+                       use_negative.to(sources.device))
 
 
 def mix_at_snr(source: torch.Tensor, noise: torch.Tensor, snr_db: float | torch.Tensor

@@ -4,8 +4,9 @@
 [`export_program`][torchlass.export.export_program] of a separator with the ``torch.onnx`` exporter
 (which needs the ``onnx`` and ``onnxscript`` packages: ``pip install torchlass[export]``). The graph
 maps ``mixture`` float32 ``(batch, channels, time)`` and ``condition`` float32
-``(batch, condition_size)`` to ``estimate`` float32 ``(batch, [sources,] channels, time)``, with
-batch and time dynamic. The STFT and its inverse are convolutions
+``(batch, condition_size)`` (and, for a separator that takes a negative query, ``negative``
+float32 ``(batch, condition_size)``, zeros for none) to ``estimate`` float32 ``(batch, [sources,]
+channels, time)``, with batch and time dynamic. The STFT and its inverse are convolutions
 ([`torchlass.stft.dft`][torchlass.stft.dft]) and the inverse's window envelope is computed in the
 graph for the length that comes in.
 
@@ -32,6 +33,8 @@ __all__ = ["INPUT_NAMES", "OPSET", "OUTPUT_NAMES", "export_onnx"]
 OPSET = 18
 """ONNX opset of the exported graphs (see the module description for why)."""
 INPUT_NAMES = ("mixture", "condition")
+NEGATIVE_INPUT_NAME = "negative"
+"""The third input of the graph of a separator that takes a negative query."""
 OUTPUT_NAMES = ("estimate",)
 
 
@@ -41,8 +44,9 @@ def export_onnx(separator: nn.Module, path: str | Path, *,
 
     The graph's metadata (``custom_metadata_map`` in onnxruntime) records the
     [`ExportSignature`][torchlass.export.ExportSignature]: ``sample_rate``, ``channels``,
-    ``num_sources``, ``condition_size``, ``min_length`` and ``align`` (the chunk grid a
-    chunked run uses), all as decimal strings.
+    ``num_sources``, ``condition_size``, ``min_length``, ``align`` (the chunk grid a
+    chunked run uses) and ``takes_negative`` (``1`` when the graph has the ``negative``
+    input), all as decimal strings.
 
     Args:
         separator: a [`Separator`][torchlass.separator.Separator] (any preset); left as it was.
@@ -69,14 +73,16 @@ def export_onnx(separator: nn.Module, path: str | Path, *,
     if program is None:
         program = export_program(separator)
     onnx_program = torch.onnx.export(
-        program, dynamo=True, opset_version=OPSET, input_names=list(INPUT_NAMES),
+        program, dynamo=True, opset_version=OPSET,
+        input_names=[*INPUT_NAMES, *([NEGATIVE_INPUT_NAME] if signature.takes_negative else [])],
         output_names=list(OUTPUT_NAMES), optimize=optimize, verbose=False,
         custom_translation_table={operator.floordiv: floordiv},
     )
     if onnx_program is None:  # only the legacy (dynamo=False) exporter returns None
         raise TorchlassError("export_onnx(): torch.onnx.export returned no program")
     onnx_program.model.metadata_props.update(
-        {key: str(value) for key, value in vars(signature).items()})
+        {key: str(int(value) if isinstance(value, bool) else value)
+         for key, value in vars(signature).items()})
     path = Path(path)
     onnx_program.save(path)
     if check:

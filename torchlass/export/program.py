@@ -5,7 +5,9 @@
 ([`exportable`][torchlass.export.exportable]) into a `torch.export.ExportedProgram` whose batch and
 time dimensions stay symbolic: one program serves every length from one frame-pooling block up. The
 program holds the separator's own weights and buffers; running it equals the eager model to float32
-rounding.
+rounding. A separator that takes a negative query
+([`srpol_negative_query`][torchlass.separator.Separator.srpol_negative_query]) is traced with
+its third input, ``negative`` (a row of zeros: none), batch-dynamic like the condition.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class ExportSignature:
         align: chunk starts a chunked run should use (hop times the network's frame
             pooling factor), as
             [`torchlass.Separator.separate`][torchlass.separator.Separator.separate] does.
+        takes_negative: the graph has a third input, ``negative`` ``(batch,
+            condition_size)``, the negative query (a row of zeros: none).
     """
 
     sample_rate: int
@@ -44,6 +48,7 @@ class ExportSignature:
     condition_size: int
     min_length: int
     align: int
+    takes_negative: bool = False
 
 
 def export_signature(separator: nn.Module) -> ExportSignature:
@@ -56,7 +61,11 @@ def export_signature(separator: nn.Module) -> ExportSignature:
     """
     stft, backbone = getattr(separator, "stft", None), getattr(separator, "backbone", None)
     n_fft, hop = getattr(stft, "n_fft", None), getattr(stft, "hop_length", None)
-    condition_size = getattr(backbone, "condition_size", None)
+    query = getattr(separator, "query", None)
+    # With a negative query the backbone reads [condition, negative]: the query size is
+    # the caller's condition size.
+    condition_size = (getattr(query, "query_size", None) if query is not None
+                      else getattr(backbone, "condition_size", None))
     if n_fft is None or hop is None or condition_size is None:
         raise TorchlassError(
             "export_signature(): argument 'separator' expected a torchlass Separator whose "
@@ -69,6 +78,7 @@ def export_signature(separator: nn.Module) -> ExportSignature:
         channels=int(cast(int, separator.channels)),
         num_sources=int(getattr(separator, "num_sources", 1)),
         condition_size=int(condition_size), min_length=max(int(n_fft), align), align=align,
+        takes_negative=bool(getattr(separator, "takes_negative", False)),
     )
 
 
@@ -85,8 +95,10 @@ def export_program(separator: nn.Module) -> torch.export.ExportedProgram:
 
     Returns:
         The program: ``(mixture (batch, channels, time), condition (batch,
-        condition_size)) -> estimate (batch, [sources,] channels, time)``, for ``batch >=
-        1`` and ``time >= min_length`` ([`ExportSignature`][torchlass.export.ExportSignature]).
+        condition_size)[, negative (batch, condition_size)]) -> estimate (batch, [sources,]
+        channels, time)``, for ``batch >= 1`` and ``time >= min_length``
+        ([`ExportSignature`][torchlass.export.ExportSignature]); ``negative`` only for a
+        separator that takes one.
 
     Raises:
         TorchlassError: ``separator`` is not a torchlass Separator (see
@@ -109,9 +121,14 @@ def export_program(separator: nn.Module) -> torch.export.ExportedProgram:
     mixture = torch.randn(2, signature.channels, signature.sample_rate + 1,
                           generator=generator)
     condition = torch.randn(2, signature.condition_size, generator=generator)
+    inputs: tuple[torch.Tensor, ...] = (mixture, condition)
+    dynamic: dict[str, dict[int, torch.export.Dim]] = {"mixture": {0: batch, 2: time},
+                                                       "condition": {0: batch}}
+    if signature.takes_negative:
+        inputs += (torch.randn(2, signature.condition_size, generator=generator),)
+        dynamic["negative"] = {0: batch}
     with exportable(separator), ComplexViews():
         return torch.export.export(
-            separator, (mixture, condition),
-            dynamic_shapes={"mixture": {0: batch, 2: time}, "condition": {0: batch}},
+            separator, inputs, dynamic_shapes=dynamic,
             prefer_deferred_runtime_asserts_over_guards=True,
         )

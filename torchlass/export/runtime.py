@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from torchlass.errors import ShapeError
+from torchlass.errors import ShapeError, ValueRangeError
 from torchlass.separator import separate
 
 __all__ = ["OnnxSeparator", "session_options"]
@@ -41,7 +41,8 @@ def session_options(threads: int | None = None) -> Any:
     return options
 
 
-_METADATA = ("sample_rate", "channels", "num_sources", "condition_size", "min_length", "align")
+_METADATA = ("sample_rate", "channels", "num_sources", "condition_size", "min_length", "align",
+             "takes_negative")
 
 
 class OnnxSeparator:
@@ -55,12 +56,15 @@ class OnnxSeparator:
 
     Attributes:
         session: the ``onnxruntime.InferenceSession``.
-        sample_rate, channels, num_sources, condition_size, min_length, align: read from
-            the graph's metadata (see [`export_onnx`][torchlass.export.export_onnx]).
+        sample_rate, channels, num_sources, condition_size, min_length, align,
+            takes_negative: read from the graph's metadata (see
+            [`export_onnx`][torchlass.export.export_onnx]; a graph without
+            ``takes_negative`` has no negative input).
 
     Shape:
         - mixture: ``(batch, channels, time)``, ``time >= min_length``
         - condition: ``(batch, condition_size)``
+        - negative: ``(batch, condition_size)`` or ``None`` (zeros: no negative query)
         - output: ``(batch, channels, time)``, or ``(batch, sources, channels, time)``
     """
 
@@ -75,9 +79,19 @@ class OnnxSeparator:
         self.sample_rate, self.channels = meta["sample_rate"], meta["channels"]
         self.num_sources, self.condition_size = meta["num_sources"], meta["condition_size"]
         self.min_length, self.align = meta["min_length"], meta["align"]
+        self.takes_negative = bool(meta.get("takes_negative", 0))
 
-    def __call__(self, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """Run the graph on float32 copies of the inputs; the output is on their device."""
+    def __call__(self, mixture: torch.Tensor, condition: torch.Tensor,
+                 negative: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the graph on float32 copies of the inputs; the output is on their device.
+
+        A graph that takes a negative query gets zeros (none) when ``negative`` is None.
+        """
+        if negative is not None and not self.takes_negative:
+            raise ValueRangeError(
+                "OnnxSeparator(): argument 'negative' expected None: this graph has no "
+                "negative input (export an srpol_negative_query separator for one), got a "
+                f"tensor of shape {tuple(negative.shape)}")
         if mixture.dim() != 3 or mixture.shape[-1] < self.min_length:
             raise ShapeError(
                 f"OnnxSeparator(): argument 'mixture' expected (batch, channels, time) with "
@@ -85,10 +99,14 @@ class OnnxSeparator:
             )
         feeds = {"mixture": mixture.detach().float().cpu().numpy(),
                  "condition": condition.detach().float().cpu().numpy()}
+        if self.takes_negative:
+            feeds["negative"] = (torch.zeros_like(condition) if negative is None
+                                 else negative).detach().float().cpu().numpy()
         (estimate,) = self.session.run(None, feeds)
         return torch.from_numpy(estimate).to(mixture.device)
 
     def separate(self, mixture: torch.Tensor, condition: torch.Tensor, *,
+                 negative: torch.Tensor | None = None,
                  chunk_seconds: float = 10.0, overlap_seconds: float = 1.0,
                  residual: bool = False) -> torch.Tensor:
         """`torchlass.separate` of this graph, as
@@ -97,7 +115,7 @@ class OnnxSeparator:
         Chunks start on multiples of the graph's ``align`` samples, so a chunked run
         equals the eager separator's chunked run.
         """
-        return separate(self, mixture, condition,
+        return separate(self, mixture, condition, negative=negative,
                         chunk_length=round(chunk_seconds * self.sample_rate),
                         overlap=round(overlap_seconds * self.sample_rate), align=self.align,
                         residual=residual)

@@ -5,12 +5,14 @@
 [`resunet30`][torchlass.nn.resunet30] its DCASE 2024 baseline preset;
 [`MagnitudeFeatures`][torchlass.nn.MagnitudeFeatures] and
 [`RealImagFeatures`][torchlass.nn.RealImagFeatures] turn a complex spectrogram into the network's
-input channels.
+input channels. [`QueryCondition`][torchlass.nn.QueryCondition] joins a positive and an
+optional negative query into one condition.
 """
 
 from torchlass.nn.blocks import DecoderBlock, EncoderBlock, ResidualBlock, norm_film_act
 from torchlass.nn.features import FrequencyBatchNorm, MagnitudeFeatures, RealImagFeatures
 from torchlass.nn.film import FiLM, film
+from torchlass.nn.query_condition import QueryCondition, query_condition
 from torchlass.nn.resunet import RESUNET30_POOLS, RESUNET30_WIDTHS, ResUNet, resunet30
 
 __all__ = [
@@ -21,10 +23,12 @@ __all__ = [
     "FiLM",
     "FrequencyBatchNorm",
     "MagnitudeFeatures",
+    "QueryCondition",
     "RealImagFeatures",
     "ResUNet",
     "ResidualBlock",
     "film",
     "norm_film_act",
+    "query_condition",
     "resunet30",
 ]

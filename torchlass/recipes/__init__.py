@@ -27,7 +27,12 @@ from torchlass.recipes.config import (
     load_config,
 )
 from torchlass.recipes.datasets import LIST_FORMATS, build_train_set, build_validation_set
-from torchlass.recipes.distributed import DistInfo, gather_batch, init_distributed
+from torchlass.recipes.distributed import (
+    DistInfo,
+    gather_batch,
+    gather_captions,
+    init_distributed,
+)
 from torchlass.recipes.evaluate import (
     ItemScore,
     evaluate_separator,
@@ -86,6 +91,7 @@ __all__ = [
     "evaluate_separator",
     "format_table",
     "gather_batch",
+    "gather_captions",
     "get_config",
     "init_distributed",
     "linear_warmup",

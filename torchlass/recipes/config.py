@@ -6,7 +6,8 @@ mixing, validation recipe), ``optim`` (Adam with AMSGrad, schedule, clipping) an
 ``train`` (steps, loss, precision, logging, checkpoints, the checkpoint a fine-tuning run
 starts from). [`PRESETS`][torchlass.recipes.config.PRESETS] holds the named
 configurations: the challenge baseline, SRPOL's four systems as their report describes
-them, their MixIT and SDR-based-loss runs and the complex ratio mask.
+them, their MixIT and SDR-based-loss runs, the complex ratio mask and system 1 with negative
+queries.
 [`get_config`][torchlass.recipes.config.get_config] returns a fresh copy of one,
 [`load_config`][torchlass.recipes.config.load_config] reads a TOML file (a
 ``preset = "name"`` key starts from that preset), and
@@ -118,6 +119,9 @@ class DataConfig:
         snr_range: ``(low, high)`` target-to-interferer SNR of training mixtures, dB.
         integer_snr: draw whole-dB SNRs (the baseline).
         pairing: ``"next"`` (the baseline) or ``"disjoint"`` (no shared label).
+        negative_query_prob: probability that a training mixture's interferer caption is
+            given to the model as a negative query (what to leave out), in ``[0, 1]``; more
+            than 0 needs a model that takes one (``srpol_negative_query``).
         validation_recipe: a ``lass_synthetic_validation.csv``-style file (``""``: none).
         validation_audio_dir: folder of the recipe's ``<id>.wav`` files.
         validation_limit: evaluate only the first rows during training (0: all).
@@ -133,6 +137,7 @@ class DataConfig:
     snr_range: tuple[float, float] = (-10.0, 10.0)
     integer_snr: bool = True
     pairing: str = "next"
+    negative_query_prob: float = 0.0
     validation_recipe: str = ""
     validation_audio_dir: str = ""
     validation_limit: int = 0
@@ -273,6 +278,11 @@ def _presets() -> dict[str, Config]:
         # Not in the report: its conclusion's future work, on system 1's data and schedule.
         "complex_ratio_mask": _derive("complex_ratio_mask", system1,
                                       model={"architecture": "complex_ratio_mask"}),
+        # Not in the report: system 1 told what to leave out (CLAPSep's negative query),
+        # the interferer's caption on half of the mixtures.
+        "srpol_negative_query": _derive("srpol_negative_query", system1,
+                                        model={"architecture": "srpol_negative_query"},
+                                        data={"negative_query_prob": 0.5}),
     }
 
 

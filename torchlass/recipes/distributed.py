@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "gather_batch", "init_distributed"]
+__all__ = ["DistInfo", "gather_batch", "gather_captions", "init_distributed"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +82,16 @@ def gather_batch(waveform: torch.Tensor, labels: Sequence[Sequence[str]] | None,
     gathered: list[list[tuple[str, ...]] | None] = [None] * info.world_size
     dist.all_gather_object(gathered, local_labels)
     return torch.cat(parts), [x for part in gathered for x in (part or [])]
+
+
+def gather_captions(captions: Sequence[str], info: DistInfo) -> list[str]:
+    """Concatenate every process's captions in rank order, as
+    [`gather_batch`][torchlass.recipes.gather_batch] does the clips.
+
+    With one process this returns ``captions`` as a list.
+    """
+    if info.world_size == 1:
+        return list(captions)
+    gathered: list[list[str] | None] = [None] * info.world_size
+    dist.all_gather_object(gathered, list(captions))
+    return [x for part in gathered for x in (part or [])]

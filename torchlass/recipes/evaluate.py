@@ -107,7 +107,7 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
                        encoder: TextEncoder, *, device: torch.device | str = "cpu",
                        batch_size: int = 1, progress: bool = False,
                        clap: AudioEncoder | None = None, sample_rate: int | None = None,
-                       clap_convention: str = "cos") -> list[ItemScore]:
+                       clap_convention: str = "cos", negative: bool = False) -> list[ItemScore]:
     """Separate and score every validation item.
 
     Items are dicts with ``mixture`` and ``target`` (``(1, time)``), ``caption`` and
@@ -135,6 +135,9 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
         sample_rate: rate of the items in Hz (needed with ``clap``).
         clap_convention: ``"cos"`` (default), ``"hessel"`` or ``"percent"`` (see
             [`clap_similarity`][torchlass.metrics.clap_similarity]).
+        negative: give each item's ``noise_caption`` (the interferer's caption) to the
+            separator as a negative query (what to leave out); the separator must take
+            one ([`takes_negative`][torchlass.separator.Separator.takes_negative]).
 
     Returns:
         One [`ItemScore`][torchlass.recipes.ItemScore] per item, in order.
@@ -142,8 +145,10 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
     Raises:
         ShapeError: if the separator does not return ``(batch, sources, channels, time)``
             with the mixture's batch, channels and time (the first source is scored).
-        ValueRangeError: if ``clap`` is given without ``sample_rate``, or an item has no
-            ``target`` and no ``clap`` was given (it could not be scored).
+        ValueRangeError: if ``clap`` is given without ``sample_rate``, an item has no
+            ``target`` and no ``clap`` was given (it could not be scored), or, with
+            ``negative``, the separator takes no negative query or an item has no
+            ``noise_caption``.
     """
     fn = "evaluate_separator"
     check_positive_int(batch_size, fn, "batch_size")
@@ -153,6 +158,10 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
             raise ValueRangeError(f"{fn}(): argument 'sample_rate' expected the items' rate in "
                                   "Hz with 'clap', got None")
         check_positive_int(sample_rate, fn, "sample_rate")
+    if negative and not getattr(separator, "takes_negative", False):
+        raise ValueRangeError(
+            f"{fn}(): argument 'negative' expected False for a separator without "
+            "negative-query conditioning (the srpol_negative_query preset takes one), got True")
     from torchlass.metrics import clap_score, sdr, sdri, si_sdr
 
     was_training = separator.training
@@ -164,8 +173,11 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
         mixture = torch.stack([it["mixture"] for _, it in pending]).to(device)
         target = (torch.stack([it["target"] for _, it in pending]).to(device)
                   if "target" in pending[0][1] else None)
-        condition = embed_captions(encoder, [it["caption"] for _, it in pending], device=device)
-        estimate = separator(mixture, condition)  # (batch, sources, channels, time)
+        queries = [embed_captions(encoder, [it["caption"] for _, it in pending], device=device)]
+        if negative:
+            queries.append(embed_captions(encoder, [it["noise_caption"] for _, it in pending],
+                                          device=device))
+        estimate = separator(mixture, *queries)  # (batch, sources, channels, time)
         if estimate.dim() != 4 or estimate[:, 0].shape != mixture.shape:
             raise ShapeError(
                 f"evaluate_separator(): the separator expected to return (batch, sources, "
@@ -207,6 +219,11 @@ def evaluate_separator(separator: torch.nn.Module, items: Iterable[Mapping[str, 
                 raise ValueRangeError(
                     f"{fn}(): item {index} has no 'target' (a mixture without a reference) "
                     "and no 'clap' model was given: it cannot be scored")
+            if negative and not item.get("noise_caption"):
+                raise ValueRangeError(
+                    f"{fn}(): argument 'items' expected a 'noise_caption' in "
+                    f"every item with negative=True, got none in item {index} (give the "
+                    "recipe a noise_caption column)")
             if pending and (len(pending) == batch_size
                             or pending[0][1]["mixture"].shape != item["mixture"].shape
                             or ("target" in pending[0][1]) != ("target" in item)):

@@ -3,7 +3,8 @@
 [`build_separator`][torchlass.recipes.build_separator] maps
 [`ModelConfig`][torchlass.recipes.ModelConfig] onto the
 [`torchlass.Separator`][torchlass.separator.Separator] constructors (the DCASE 2024 baseline, SRPOL
-system 1, the true complex ratio mask) with the configured STFT and ResUNet widths;
+system 1, the true complex ratio mask, system 1 with a negative query) with the configured STFT
+and ResUNet widths;
 [`build_text_encoder`][torchlass.recipes.build_text_encoder] gives the configured query encoder
 behind a [`CachedTextEncoder`][torchlass.query.CachedTextEncoder].
 """
@@ -22,7 +23,8 @@ __all__ = ["ARCHITECTURES", "build_separator", "build_text_encoder"]
 
 #: Names accepted by ``ModelConfig.architecture``: the [`Separator`][torchlass.separator.Separator]
 #: constructor each one calls.
-ARCHITECTURES = ("dcase2024_baseline", "srpol_system1", "complex_ratio_mask")
+ARCHITECTURES = ("dcase2024_baseline", "srpol_system1", "complex_ratio_mask",
+                 "srpol_negative_query")
 
 
 def build_separator(config: ModelConfig) -> Separator:

@@ -3,7 +3,8 @@
 [`Trainer`][torchlass.recipes.Trainer] runs what a [`Config`][torchlass.recipes.Config] describes:
 each step takes the step's clean clips ([`StepBatchSampler`][torchlass.recipes.StepBatchSampler]),
 mixes the global batch with [`BatchMixer`][torchlass.data.BatchMixer] on the training device, embeds
-the captions (cached), runs the separator (optionally under bf16 autocast), applies the loss,
+the captions (cached) and, with ``data.negative_query_prob``, the interferers' captions as
+negative queries, runs the separator (optionally under bf16 autocast), applies the loss,
 clips the gradient norm, steps AdamW (AMSGrad, lr 1e-3, no weight decay by default) and
 the schedule. Every ``val_every`` steps it scores the validation recipe; every
 ``checkpoint_every`` steps it writes a checkpoint holding the model, optimiser, scheduler,
@@ -32,10 +33,15 @@ from torch.utils.data import DataLoader, Dataset
 from torchlass.checks import check_choice
 from torchlass.data.dataset import collate_captioned
 from torchlass.data.mixing import BatchMixer, Mixture
-from torchlass.errors import CheckpointError, NonFiniteError
+from torchlass.errors import CheckpointError, NonFiniteError, ValueRangeError
 from torchlass.query.protocol import TextEncoder, embed_captions
 from torchlass.recipes.config import Config, config_from_dict, config_to_dict, config_to_toml
-from torchlass.recipes.distributed import DistInfo, gather_batch, init_distributed
+from torchlass.recipes.distributed import (
+    DistInfo,
+    gather_batch,
+    gather_captions,
+    init_distributed,
+)
 from torchlass.recipes.evaluate import evaluate_separator, summarize
 from torchlass.recipes.objectives import separation_loss
 from torchlass.recipes.sampler import StepBatchSampler
@@ -208,6 +214,19 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _check_negative_queries(config: Config, model: torch.nn.Module) -> None:
+    """``data.negative_query_prob`` in ``[0, 1]``, and above 0 only for a model taking one."""
+    prob = config.data.negative_query_prob
+    if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 <= prob <= 1:
+        raise ValueRangeError(f"Trainer(): argument 'config' expected "
+                              f"data.negative_query_prob in [0, 1], got {prob!r}")
+    if prob > 0 and not getattr(model, "takes_negative", False):
+        raise ValueRangeError(
+            f"Trainer(): argument 'config' expected data.negative_query_prob = 0 for a model "
+            f"without negative-query conditioning (model.architecture = "
+            f"{config.model.architecture!r}; 'srpol_negative_query' takes one), got {prob!r}")
+
+
 class Trainer:
     """Train a separator as ``config`` describes (see the module docstring).
 
@@ -258,6 +277,7 @@ class Trainer:
         self.device = self.dist.device
         torch.manual_seed(config.train.seed)
         model = separator if separator is not None else build_separator(config.model)
+        _check_negative_queries(config, model)
         if config.train.init_from:
             load_model_weights(model, config.train.init_from)
         self.model = model.to(self.device)
@@ -283,21 +303,46 @@ class Trainer:
         data = config.data
         self.mixer = BatchMixer(snr_range=(data.snr_range[0], data.snr_range[1]),
                                 integer_snr=data.integer_snr,
-                                pairing=data.pairing, seed=config.train.seed)
+                                pairing=data.pairing, seed=config.train.seed,
+                                negative_query_prob=data.negative_query_prob)
         self.out_dir = Path(config.train.out_dir) if config.train.out_dir else None
         self._tensorboard: Any = None
 
     # -- one step -------------------------------------------------------------------------
 
     def mix(self, batch: dict[str, Any]) -> Mixture:
-        """Mix this process's slice of the global batch (same result for any world size)."""
+        """Mix this process's slice of the global batch (same result for any world size).
+
+        ``partner`` indexes the global batch.
+        """
+        return self._mix(batch)[0]
+
+    def _mix(self, batch: dict[str, Any]) -> tuple[Mixture, list[str] | None]:
+        """The mixtures and, with negative queries, each item's interferer caption."""
         waveform = batch["waveform"].to(self.device, non_blocking=True)
         labels = batch["labels"] if self.mixer.pairing == "disjoint" else None
         everything, all_labels = gather_batch(waveform, labels, self.dist)
         mixed = self.mixer(everything, all_labels)
         size = waveform.shape[0]
         mine = slice(self.dist.rank * size, (self.dist.rank + 1) * size)
-        return Mixture(*(t[mine] for t in mixed))
+        # BatchMixer sets every field (partner and use_negative included).
+        mixed = Mixture(*(cast(torch.Tensor, t)[mine] for t in mixed))
+        if self.mixer.negative_query_prob == 0:
+            return mixed, None
+        captions = gather_captions(batch["caption"], self.dist)
+        partner = cast(torch.Tensor, mixed.partner)
+        return mixed, [captions[int(p)] for p in partner.tolist()]
+
+    def negative_condition(self, mixed: Mixture, captions: list[str]) -> torch.Tensor:
+        """The negative queries of a mixed batch: each interferer's caption embedded where
+        ``mixed.use_negative``, a row of zeros (no negative query) elsewhere.
+
+        Shape:
+            output: ``(batch, dim)``.
+        """
+        embedded = embed_captions(self.encoder, captions, device=self.device)
+        use = cast(torch.Tensor, mixed.use_negative).to(embedded.device)[:, None]
+        return torch.where(use, embedded, torch.zeros_like(embedded))
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         """One optimisation step on a collated batch.
@@ -312,12 +357,15 @@ class Trainer:
                 left as they were).
         """
         cfg = self.config
-        mixed = self.mix(batch)
+        mixed, negative_captions = self._mix(batch)
         condition = embed_captions(self.encoder, batch["caption"], device=self.device)
+        queries = [condition]
+        if negative_captions is not None:
+            queries.append(self.negative_condition(mixed, negative_captions))
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
                                   enabled=cfg.train.precision == "bf16")
         with autocast:
-            estimate = self.wrapped(mixed.mixture, condition)
+            estimate = self.wrapped(mixed.mixture, *queries)
         loss = separation_loss(cfg.train.loss, estimate.float(), mixed,
                                sdr_lambda=cfg.train.sdr_lambda,
                                mixit_snr_max=cfg.train.mixit_snr_max)
