@@ -203,6 +203,35 @@ def test_real_network_with_a_clip_query_equals_separate_on_the_whole_file(tmp_pa
                                            atol=1e-5)
 
 
+def test_negative_query_preset_on_a_file_equals_separate_on_the_whole_file(tmp_path):
+    """A real srpol_negative_query network: per-query negatives (a caption, none) at file
+    level equal Separator.separate with the negative rows (zeros for none)."""
+    from torchlass import Separator
+
+    torch.manual_seed(0)
+    sep = Separator.srpol_negative_query(n_fft=64, hop_length=16, stem_width=2, widths=(2, 4),
+                                         pools=((2, 2), (2, 2)), sample_rate=8000,
+                                         condition_size=Encoder.dim).eval()
+    with torch.no_grad():  # FiLM starts as the identity: give the queries an effect
+        for name, p in sep.named_parameters():
+            if ".film" in name:
+                p.normal_(0.0, 0.5)
+    x = write(tmp_path / "in.wav", 1.1, 8000, 1)
+    done = separate_file(sep, tmp_path / "in.wav", ["a dog", "rain"], Encoder(),
+                         negatives=["speech", None], out_dir=tmp_path, chunk_seconds=0.5,
+                         overlap_seconds=0.1)
+    condition = torch.tensor([[CAPTIONS["a dog"], 0.0, 1.0], [CAPTIONS["rain"], 0.0, 1.0]])
+    negative = torch.tensor([[CAPTIONS["speech"], 0.0, 1.0], [0.0, 0.0, 0.0]])
+    with torch.no_grad():
+        whole = sep.separate(torch.from_numpy(x).float(), condition, negative=negative,
+                             chunk_seconds=0.5, overlap_seconds=0.1)
+        plain = sep.separate(torch.from_numpy(x).float(), condition,
+                             chunk_seconds=0.5, overlap_seconds=0.1)
+    for k in range(2):
+        np.testing.assert_allclose(read(done.targets[k])[0], whole[k, 0, 0].numpy(), atol=1e-5)
+    assert torch.equal(whole[1], plain[1]) and not torch.allclose(whole[0], plain[0])
+
+
 def test_output_names_are_distinct_and_safe():
     bark = AudioQuery(torch.zeros(8), 16000, "bark")
     assert output_name("rec/st.wav", AudioQuery(torch.zeros(8), 8000, "../../etc/Bark.WAV")) \
