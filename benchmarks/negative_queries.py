@@ -34,15 +34,6 @@ from pathlib import Path
 
 import torch
 
-from torchlass.data import (
-    RecipeRow,
-    TensorCaptionDataset,
-    ValidationMixtures,
-    read_validation_recipe,
-    synthetic_collection,
-    write_audio,
-    write_validation_recipe,
-)
 from torchlass.nn import query_condition
 from torchlass.query import CachedTextEncoder, HashedTextEncoder
 from torchlass.recipes import (
@@ -52,20 +43,7 @@ from torchlass.recipes import (
     evaluate_separator,
     summarize,
 )
-from torchlass.recipes.demo import DemoSettings, demo_config
-
-
-def heldout_recipe(clips: list, seed: int, snr_range: tuple[int, int]) -> list[RecipeRow]:
-    """Each held-out clip as the source, a clip of another kind as the noise, with its caption."""
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for i, clip in enumerate(clips):
-        others = [j for j, other in enumerate(clips) if other.kind != clip.kind]
-        j = others[int(torch.randint(len(others), (1,), generator=g))]
-        snr = int(torch.randint(snr_range[0], snr_range[1] + 1, (1,), generator=g))
-        rows.append(RecipeRow(f"heldout_{i:03d}", f"heldout_{j:03d}", float(snr), clip.caption,
-                              clips[j].caption))
-    return rows
+from torchlass.recipes.demo import DemoSettings, demo_config, demo_data
 
 
 def start_from(plain: torch.nn.Module, negative: torch.nn.Module) -> None:
@@ -116,21 +94,8 @@ def main() -> None:
     settings = DemoSettings(steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                             train_clips_per_kind=args.train_clips_per_kind,
                             heldout_clips_per_kind=args.heldout_clips_per_kind)
-    length = round(settings.seconds * settings.sample_rate)
-    train = synthetic_collection(settings.train_clips_per_kind, seed=2 * settings.seed + 1,
-                                 sample_rate=settings.sample_rate, num_samples=length)
-    heldout = synthetic_collection(settings.heldout_clips_per_kind, seed=2 * settings.seed + 2,
-                                   sample_rate=settings.sample_rate, num_samples=length)
-    heldout_dir = out / "heldout"
-    for i, clip in enumerate(heldout):
-        write_audio(heldout_dir / f"heldout_{i:03d}.wav", clip.waveform, settings.sample_rate)
-    write_validation_recipe(heldout_dir / "validation.csv",
-                            heldout_recipe(heldout, settings.seed + 1, settings.snr_range))
-    validation = ValidationMixtures(read_validation_recipe(heldout_dir / "validation.csv"),
-                                    heldout_dir, sample_rate=settings.sample_rate)
-    items = [validation[i] for i in range(len(validation))]
-    train_set = TensorCaptionDataset(torch.stack([c.waveform for c in train]),
-                                     [c.caption for c in train], [(c.kind,) for c in train])
+    data = demo_data(settings, out)
+    items, train_set = data.items, data.train_set
 
     runs = {
         "plain": [],

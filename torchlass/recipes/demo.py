@@ -52,7 +52,7 @@ from torchlass.recipes.evaluate import (
 )
 from torchlass.recipes.trainer import Trainer
 
-__all__ = ["NO_CLAP", "DemoSettings", "demo_config", "run_demo"]
+__all__ = ["NO_CLAP", "DemoData", "DemoSettings", "demo_config", "demo_data", "run_demo"]
 
 #: Why CLAPScore is absent when ``run_demo`` is given no CLAP model.
 NO_CLAP = "no --clap-checkpoint given"
@@ -125,7 +125,8 @@ def demo_config(settings: DemoSettings, out_dir: str | Path) -> Config:
 
 
 def _validation_recipe(clips: list[SyntheticClip], settings: DemoSettings) -> list[RecipeRow]:
-    """Each held-out clip as a source, with a clip of another kind as noise."""
+    """Each held-out clip as a source, with a clip of another kind as noise (and its caption,
+    the negative query of a negative-query model)."""
     g = torch.Generator().manual_seed(settings.seed + 1)
     low, high = settings.snr_range
     rows = []
@@ -133,8 +134,50 @@ def _validation_recipe(clips: list[SyntheticClip], settings: DemoSettings) -> li
         others = [j for j, other in enumerate(clips) if other.kind != clip.kind]
         j = others[int(torch.randint(len(others), (1,), generator=g))]
         snr = int(torch.randint(low, high + 1, (1,), generator=g))
-        rows.append(RecipeRow(f"heldout_{i:03d}", f"heldout_{j:03d}", float(snr), clip.caption))
+        rows.append(RecipeRow(f"heldout_{i:03d}", f"heldout_{j:03d}", float(snr), clip.caption,
+                              clips[j].caption))
     return rows
+
+
+@dataclass
+class DemoData:
+    """The demo's data: training clips and the held-out mixtures.
+
+    Attributes:
+        train_set: the training clips, captions and kinds.
+        items: the held-out mixtures, as [`ValidationMixtures`][torchlass.data.ValidationMixtures]
+            returns them (with ``noise_caption``).
+    """
+
+    train_set: TensorCaptionDataset
+    items: list[dict[str, Any]]
+
+
+def demo_data(settings: DemoSettings, out_dir: str | Path) -> DemoData:
+    """Synthesise the demo's training and held-out clips; write the held-out ones and their
+    recipe to ``out_dir/heldout`` (``heldout_NNN.wav``, ``validation.csv``) and read the
+    mixtures back, as an evaluation from files would.
+
+    Examples:
+        >>> import tempfile
+        >>> data = demo_data(DemoSettings.quick(), tempfile.mkdtemp())
+        >>> len(data.train_set), len(data.items), sorted(data.items[0])[:3]
+        (40, 10, ['caption', 'mixture', 'noise'])
+    """
+    length = round(settings.seconds * settings.sample_rate)
+    train = synthetic_collection(settings.train_clips_per_kind, seed=2 * settings.seed + 1,
+                                 sample_rate=settings.sample_rate, num_samples=length)
+    heldout = synthetic_collection(settings.heldout_clips_per_kind, seed=2 * settings.seed + 2,
+                                   sample_rate=settings.sample_rate, num_samples=length)
+    heldout_dir = Path(out_dir) / "heldout"
+    for i, clip in enumerate(heldout):
+        write_audio(heldout_dir / f"heldout_{i:03d}.wav", clip.waveform, settings.sample_rate)
+    write_validation_recipe(heldout_dir / "validation.csv", _validation_recipe(heldout, settings))
+    validation = ValidationMixtures(read_validation_recipe(heldout_dir / "validation.csv"),
+                                    heldout_dir, sample_rate=settings.sample_rate)
+    train_set = TensorCaptionDataset(torch.stack([c.waveform for c in train]),
+                                     [c.caption for c in train], [(c.kind,) for c in train])
+    return DemoData(train_set, [validation[i] for i in range(len(validation))])
 
 
 # Spectrograms of the figure: 256-sample frames (32 ms at 8 kHz), 75 % overlap, and one
@@ -204,24 +247,11 @@ def run_demo(out_dir: str | Path, *, settings: DemoSettings | None = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started, cpu_started = time.perf_counter(), time.process_time()
-    length = round(settings.seconds * settings.sample_rate)
 
     echo(f"[1/4] synthesising {10 * settings.train_clips_per_kind} training and "
          f"{10 * settings.heldout_clips_per_kind} held-out clips (10 kinds of sound)")
-    train = synthetic_collection(settings.train_clips_per_kind, seed=2 * settings.seed + 1,
-                                 sample_rate=settings.sample_rate, num_samples=length)
-    heldout = synthetic_collection(settings.heldout_clips_per_kind, seed=2 * settings.seed + 2,
-                                   sample_rate=settings.sample_rate, num_samples=length)
-    heldout_dir = out / "heldout"
-    for i, clip in enumerate(heldout):
-        write_audio(heldout_dir / f"heldout_{i:03d}.wav", clip.waveform, settings.sample_rate)
-    write_validation_recipe(heldout_dir / "validation.csv", _validation_recipe(heldout, settings))
-    validation = ValidationMixtures(read_validation_recipe(heldout_dir / "validation.csv"),
-                                    heldout_dir, sample_rate=settings.sample_rate)
-    items = [validation[i] for i in range(len(validation))]
-    train_set = TensorCaptionDataset(torch.stack([c.waveform for c in train]),
-                                     [c.caption for c in train], [(c.kind,) for c in train])
-
+    data = demo_data(settings, out)
+    items, train_set = data.items, data.train_set
     config = demo_config(settings, out)
     encoder = CachedTextEncoder(HashedTextEncoder(dim=config.model.condition_size))
     trainer = Trainer(config, train_set=train_set, encoder=encoder, device="cpu",
