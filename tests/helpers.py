@@ -86,3 +86,23 @@ def write_noise_wav(path: str | Path, seconds: float = 1.0, rate: int = 16000,
     data = (level * rng.standard_normal((round(seconds * rate), channels))).astype(np.float32)
     sf.write(path, data, rate, subtype="FLOAT")
     return data
+
+
+def run_two_gloo_processes(worker: str, tmp_path) -> None:
+    """Run the Python source ``worker`` as two DDP processes (gloo, one thread each) with
+    ``torch.distributed.run``; fail the test with the end of its stderr if it fails."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = tmp_path / "worker.py"
+    script.write_text(worker)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(script)], capture_output=True, text=True, timeout=240, env=env, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]

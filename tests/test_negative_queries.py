@@ -3,10 +3,12 @@ mixer's partners and negative-query draws, training with them, evaluation and ex
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from helpers import np64
+from helpers import np64, run_two_gloo_processes
 from hypothesis import given
 from hypothesis import strategies as st
 from train_setup import TINY as TINY_TRAIN
@@ -396,21 +398,8 @@ torch.save({{"seen": seen, "model": trainer.model.state_dict()}},
 
 @pytest.mark.slow
 def test_ddp_gives_the_negatives_of_one_process_on_the_global_batch(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(tests=str(root / "tests"), out=str(tmp_path)))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script)], capture_output=True, text=True, timeout=240, env=env, cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
+    tests = str(Path(__file__).resolve().parent)
+    run_two_gloo_processes(WORKER.format(tests=tests, out=str(tmp_path)), tmp_path)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     single, seen = ddp_negative_setup(batch_size=4)
     single.fit()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_two_gloo_processes
 from train_setup import ddp_setup, params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,15 +26,8 @@ WORKER = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_ddp_gloo_two_processes_equal_one_process_on_the_global_batch(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(tests=str(ROOT / "tests"), out=str(tmp_path)))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script)], capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_two_gloo_processes(WORKER.format(tests=str(ROOT / "tests"), out=str(tmp_path)),
+                           tmp_path)
     ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
     single = ddp_setup(str(tmp_path), batch_size=4)
     assert single.dist.world_size == 1
