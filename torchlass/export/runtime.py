@@ -56,10 +56,10 @@ class OnnxSeparator:
 
     Attributes:
         session: the ``onnxruntime.InferenceSession``.
-        sample_rate, channels, num_sources, condition_size, min_length, align,
-            takes_negative: read from the graph's metadata (see
-            [`export_onnx`][torchlass.export.export_onnx]; a graph without
-            ``takes_negative`` has no negative input).
+        sample_rate, channels, num_sources, condition_size, min_length, align: read from
+            the graph's metadata (see [`export_onnx`][torchlass.export.export_onnx]).
+        takes_negative: whether the graph has a ``negative`` input (from the metadata; a
+            graph without that entry has none).
 
     Shape:
         - mixture: ``(batch, channels, time)``, ``time >= min_length``
