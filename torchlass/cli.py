@@ -1,4 +1,4 @@
-"""The ``torchlass`` command line: ``demo``, ``train``, ``evaluate`` and ``separate``.
+"""The ``torchlass`` command line: ``demo``, ``train``, ``evaluate``, ``separate`` and ``export``.
 
 ``torchlass demo --out DIR`` synthesises data, trains a small separator on the CPU and
 scores it (nothing is downloaded); ``torchlass train --config NAME --set key=value``
@@ -6,8 +6,10 @@ trains a named configuration or a TOML file (under ``torchrun`` on several proce
 ``torchlass evaluate`` computes the challenge's table for a checkpoint on a validation
 recipe, or scores real recordings, which have no references, with CLAPScore
 (``--mixtures DIR --captions FILE``); ``torchlass separate`` extracts (or, with
-``--residual``, removes) the sound a text query describes from a WAV file of any length.
-``torchlass --version`` prints the version.
+``--residual``, removes) the sound a query describes from sound files of any rate, channel
+count and length: a caption (``--query``), an example clip (``--query-audio``), each with an
+optional negative query (``--negative``, what to leave out); ``torchlass export`` writes
+ONNX graphs and ``torch.export`` programs. ``torchlass --version`` prints the version.
 
 Errors on bad input (missing files, unreadable audio, a checkpoint that is unreadable,
 empty or of another kind, an unknown or absent ``--device``, an output that cannot be
