@@ -17,6 +17,7 @@ from helpers import write_noise_wav
 
 from torchlass import __version__
 from torchlass.cli import main
+from torchlass.inference import load_separator
 from torchlass.recipes import (
     CHECKPOINT_FORMAT,
     Trainer,
@@ -25,7 +26,6 @@ from torchlass.recipes import (
     load_checkpoint,
     load_config,
 )
-from torchlass.recipes.inference import load_for_inference
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.n_fft=64", "model.hop_length=32", "model.stem_width=2", "model.widths=2,4",
@@ -122,10 +122,9 @@ def test_separate_round_trip(tmp_path, capsys, checkpoint):
     assert out == f"wrote {tmp_path / 'dog.wav'} (1.70 s, 8000 Hz, 1 channel(s))\n"
     got, rate = sf.read(tmp_path / "dog.wav", dtype="float32")
     assert rate == 8000 and got.shape == (data.shape[0],)
-    loaded = load_for_inference(checkpoint)
+    separator, encoder = load_separator(checkpoint)
     with torch.no_grad():
-        direct = loaded.separator(torch.from_numpy(data.T.copy())[None],
-                                  loaded.encoder(["a dog"]))
+        direct = separator(torch.from_numpy(data.T.copy())[None], encoder(["a dog"]))
     np.testing.assert_allclose(got, direct[0, 0, 0].numpy(), atol=1e-6)
     code, _, err = run(capsys, "separate", "--checkpoint", str(checkpoint), "--input",
                        str(tmp_path / "in.wav"), "--query", "a dog", "--output",
@@ -168,7 +167,7 @@ def test_separate_checkpoint_errors(tmp_path, capsys, checkpoint):
                       "could run code (Unsupported global: GLOBAL test_cli.Foreign)",
         "list.pt": "read_checkpoint(): cannot read {path!r}: expected a mapping at the top "
                    "level, got list",
-        "other.pt": "load_for_inference(): {path!r} expected a torchlass training checkpoint "
+        "other.pt": "load_separator(): {path!r} expected a torchlass training checkpoint "
                     f"(format {CHECKPOINT_FORMAT!r}) or the DCASE 2024 baseline's (keys "
                     "'state_dict', 'ss_model.*' or 'base.*'), got keys 'something'",
     }
@@ -184,7 +183,7 @@ def test_separate_checkpoint_errors(tmp_path, capsys, checkpoint):
     fails_with_prefix(capsys, ["separate", "--checkpoint", str(tmp_path / "mismatch.pt"),
                                "--input", str(tmp_path / "in.wav"), "--query", "x",
                                "--output", str(tmp_path / "o.wav")],
-                      "torchlass separate: CheckpointError: load_for_inference(): the weights "
+                      "torchlass separate: CheckpointError: load_separator(): the weights "
                       f"in {str(tmp_path / 'mismatch.pt')!r} do not fit the model: Error(s) in "
                       "loading state_dict for Separator: ")
     assert not (tmp_path / "o.wav").exists()

@@ -365,10 +365,10 @@ def _export(args: argparse.Namespace) -> int:
         raise TorchlassError("export: nothing to write: give --output, --program or "
                              "--captions with --embeddings")
     if args.checkpoint:
-        from torchlass.recipes.inference import load_for_inference
+        from torchlass.inference import load_separator
 
-        loaded = load_for_inference(args.checkpoint, clap_checkpoint=args.clap_checkpoint)
-        separator, encoder = loaded.separator, loaded.encoder
+        separator, encoder = load_separator(args.checkpoint,
+                                            clap_checkpoint=args.clap_checkpoint)
     else:  # a configuration's freshly initialised model (to try the deployment path)
         config = _load_train_config(args)
         separator = build_separator(config.model).eval()
