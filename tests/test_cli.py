@@ -495,3 +495,30 @@ def test_demo_rejects_bad_settings(tmp_path, capsys):
     fails(capsys, ["demo", "--steps", "0", "--out", str(tmp_path)],
           "torchlass demo: ValueRangeError: run_demo(): argument 'settings.steps' expected "
           "an int >= 1, got 0")
+
+
+def test_one_loader_for_training_checkpoints_and_clap_files(tmp_path, checkpoint):
+    """A training checkpoint of a CLAP-conditioned model gets CLAP on transformers from the
+    file its configuration names (both towers); CLAP files for a hashed model are refused."""
+    pytest.importorskip("transformers")
+    from audio_tower_fixtures import write_clap_checkpoint
+    from text_tower_fixtures import write_tokenizer
+
+    from torchlass.data import TensorCaptionDataset
+    from torchlass.errors import TorchlassError
+    from torchlass.query import HashedTextEncoder, embeds_audio, load_clap_encoder
+
+    clap_file, tok = write_clap_checkpoint(tmp_path / "clap.pt"), write_tokenizer(tmp_path / "t")
+    cfg = apply_overrides(get_config("srpol_system1"), [
+        *TINY, f"train.out_dir={tmp_path / 'run'}", "model.condition_size=8",
+        "query.encoder=clap", f"query.clap_checkpoint={clap_file}"])
+    data = TensorCaptionDataset(0.1 * torch.randn(4, 1, 800), ["a dog", "rain"] * 2)
+    Trainer(cfg, train_set=data, encoder=HashedTextEncoder(dim=8), progress=False).fit()
+    separator, encoder = load_separator(tmp_path / "run" / "checkpoint.pt", tokenizer=tok)
+    assert embeds_audio(encoder) and not separator.training
+    torch.testing.assert_close(encoder(["rain"]),
+                               load_clap_encoder(clap_file, tokenizer=tok)(["rain"]))
+    with pytest.raises(TorchlassError, match=r"^load_separator\(\): '.*checkpoint\.pt' was "
+                       r"trained with the hashed text encoder, which needs no file: leave out "
+                       r"'tokenizer' and 'clap_checkpoint'"):
+        load_separator(checkpoint, tokenizer=tok)
