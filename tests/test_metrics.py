@@ -325,8 +325,10 @@ def test_sign_conventions(case):
     worse = target + 10 * (estimate - target)
     for metric in (sdr, snr, si_sdr):
         assert bool((metric(estimate, target) > metric(worse, target) - 1e-9).all())
-    # The eps terms show at the smallest drawn energies (about 1e-6): 1e-9 dB.
-    torch.testing.assert_close(sdr(estimate, target), snr(estimate, target), rtol=0, atol=1e-7)
+    # sdr adds eps (2.2e-16 in float64) to both energies, snr does not: at the smallest drawn
+    # error energies (about 1e-8: a 3-sample target of 1e-3 at 22 dB) that is
+    # 10 / ln(10) * eps / 1e-8, about 1e-7 dB.
+    torch.testing.assert_close(sdr(estimate, target), snr(estimate, target), rtol=0, atol=1e-6)
     expected = torch.full_like(target[..., 0], snr_db)  # the noise is orthogonal to the target
     torch.testing.assert_close(snr(estimate, target), expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(si_sdr(estimate, target), expected, rtol=0, atol=1e-6)
