@@ -83,9 +83,10 @@ def _demo(args: argparse.Namespace) -> int:
         settings = DemoSettings(**{**settings.__dict__, **changes})
     clap = None
     if args.clap_checkpoint is not None:  # loaded first: a bad file fails before training
-        from torchlass.query import embeds_audio, load_clap_encoder
+        from torchlass.query import CachedTextEncoder, embeds_audio, load_clap_encoder
 
-        clap = load_clap_encoder(args.clap_checkpoint, tokenizer=args.tokenizer)
+        # cached: both evaluations (untrained, trained) score the same captions
+        clap = CachedTextEncoder(load_clap_encoder(args.clap_checkpoint, tokenizer=args.tokenizer))
         if not embeds_audio(clap):
             raise TorchlassError(f"--clap-checkpoint: {args.clap_checkpoint!r} holds no CLAP "
                                  "audio tower, which CLAPScore needs")
@@ -218,9 +219,10 @@ def _evaluate(args: argparse.Namespace) -> int:
                         for i in (r.source, r.noise)})
     judge = None
     if args.judge is not None:  # loaded first: a bad judge fails before the separator
-        from torchlass.query import load_clap_encoder
+        from torchlass.query import CachedTextEncoder, load_clap_encoder
 
-        judge = load_clap_encoder(args.judge, tokenizer=args.judge_tokenizer)
+        # cached: each caption is scored against the estimate and the mixture
+        judge = CachedTextEncoder(load_clap_encoder(args.judge, tokenizer=args.judge_tokenizer))
     separator, encoder = load_separator(args.checkpoint, tokenizer=args.tokenizer,
                                         clap_checkpoint=args.clap_checkpoint, device=device)
     rate = model_sample_rate(separator)

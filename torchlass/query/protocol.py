@@ -97,19 +97,19 @@ def embed_captions(encoder: TextEncoder, captions: Sequence[str], *,
         torch.Size([2, 16])
     """
     captions = check_captions(captions, "embed_captions")
-    out = encoder(captions)
-    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-        raise DTypeError(
-            "embed_captions(): the encoder expected to return a floating-point tensor, "
-            f"got {type(out).__name__ if not isinstance(out, torch.Tensor) else out.dtype}"
-        )
-    expected = (len(captions), encoder.dim)
-    if tuple(out.shape) != expected:
-        raise ShapeError(
-            f"embed_captions(): the encoder expected to return shape {expected}, "
-            f"got {tuple(out.shape)}"
-        )
+    out = _checked_embeddings(encoder(captions), (len(captions), encoder.dim),
+                              "embed_captions(): the encoder")
     return out.to(device=device, dtype=torch.float32)
+
+
+def _checked_embeddings(out: object, expected: tuple[int, int], who: str) -> torch.Tensor:
+    """``out`` if it is a floating-point tensor of shape ``expected``; else raise as ``who``."""
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
+        raise DTypeError(f"{who} expected to return a floating-point tensor, got {got}")
+    if tuple(out.shape) != expected:
+        raise ShapeError(f"{who} expected to return shape {expected}, got {tuple(out.shape)}")
+    return out
 
 
 @runtime_checkable
@@ -311,13 +311,6 @@ def embed_audio(encoder: object, audio: torch.Tensor, sample_rate: int, *,
                              "embed_audio(audio, sample_rate): a CLAP model with its audio "
                              f"tower), got {type(_unwrapped(encoder)).__name__}, which embeds "
                              "text only")
-    out = encoder.embed_audio(audio, sample_rate)
-    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-        got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
-        raise DTypeError(f"{fn}(): the encoder's embed_audio expected to return a "
-                         f"floating-point tensor, got {got}")
-    expected = (audio.shape[0], encoder.dim)
-    if tuple(out.shape) != expected:
-        raise ShapeError(f"{fn}(): the encoder's embed_audio expected to return shape "
-                         f"{expected}, got {tuple(out.shape)}")
-    return out
+    return _checked_embeddings(encoder.embed_audio(audio, sample_rate),
+                               (audio.shape[0], encoder.dim),
+                               f"{fn}(): the encoder's embed_audio")
